@@ -1,0 +1,43 @@
+# The project's commands. `make test` is what CI runs (via .ci/run) on a fresh clone.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit crd demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+## test: lint, type-check, check the layers, then run every test (the CI command)
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+## crd: regenerate the chart's CRD from the pydantic model
+crd: $(STAMP)
+	$(PY) -m rollout.model.crd
+
+## demo: the local mesh lab (issue #9) is not built yet
+demo:
+	@echo "make demo: the local mesh lab is not built yet (see the README's status section)." >&2
+	@exit 1
+
+## bench: the benchmarks (judge, reaction) are not built yet
+bench: $(STAMP)
+	@echo "make bench: no benchmarks yet (see the README's status section)." >&2
+	@exit 1
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

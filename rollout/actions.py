@@ -1,0 +1,86 @@
+"""Effects as data: what the engine wants done, applied once by the controller.
+
+Mesh actions describe the *desired* state of the VirtualService and
+DestinationRule for the current status; they are idempotent, and the engine
+emits them on every call so a controller that crashed half-way converges on
+its next reconcile. Effects (notifications and Kubernetes Events) happen once
+per transition and carry a stable ``id`` the notifiers deduplicate on.
+
+Produced by ``rollout.engine``; mesh actions are applied by ``rollout.mesh.apply``,
+effects by the notifiers and the Kubernetes adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rollout.model import Verdict
+
+
+@dataclass(frozen=True)
+class SetWeights:
+    """The canary's share, in percent, of the traffic the stable/canary pair receives.
+
+    ``drop_unused`` removes the member of the pair left at 0% once a rollout is
+    over, so the route ends as a plain single-destination route.
+    """
+
+    canary_weight: int
+    drop_unused: bool = False
+
+
+@dataclass(frozen=True)
+class SetHeaderRoute:
+    """Route requests with ``header: value`` to the canary; ``header=None`` removes the route."""
+
+    header: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class SetOutlierDetection:
+    """Tighten the canary subset's outlier detection, or restore what it replaced."""
+
+    tightened: bool
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+MeshAction = SetWeights | SetHeaderRoute | SetOutlierDetection
+
+NotifyEvent = Literal[
+    "started",
+    "step-promoted",
+    "paused",
+    "resumed",
+    "rolled-back",
+    "succeeded",
+    "failed",
+]
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Tell people (Slack, webhook). ``id`` is unique per rollout run and event."""
+
+    id: str
+    event: NotifyEvent
+    message: str
+    canary_weight: int
+    step_index: int | None
+    verdict: Verdict | None = None
+    outlier_detection: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """A Kubernetes Event on the Rollout, with a reason that says what happened."""
+
+    id: str
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+Effect = Notify | RecordEvent
+Action = MeshAction | Effect

@@ -1,0 +1,413 @@
+"""The pure state machine of a rollout: what happens at a step.
+
+``decide(spec, status, now, verdict)`` returns the next status and the actions
+that make the world match it. It reads no clock, does no I/O and logs nothing;
+the controller calls it at every evaluation and on every watch event, writes
+the status, applies the actions and sends the effects.
+
+Two kinds of actions come out (``rollout.actions``):
+
+* mesh actions: the *desired* VirtualService/DestinationRule state for the new
+  status (:func:`desired_mesh`), emitted on every call. They are idempotent, so
+  a controller that crashed half-way converges by calling ``decide`` again;
+* effects (notifications, Events): emitted once, by the call that makes the
+  transition, with an id made of the run and the decision's number in it.
+
+The rules it holds (DESIGN.md §4): a step advances only on a fresh passing
+verdict with enough requests after the step's minimum time; a failing verdict
+rolls back at once, mid-step, even while paused; an inconclusive verdict holds,
+and after ``analysis.maxInconclusive`` of them in a row pauses or rolls back;
+paused rollouts change no weights; Succeeded and RolledBack are absorbing until
+a new start (another pair of subsets, or a ``restart`` command).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import strategies
+from rollout.actions import (
+    Action,
+    Effect,
+    MeshAction,
+    Notify,
+    NotifyEvent,
+    RecordEvent,
+    SetHeaderRoute,
+    SetOutlierDetection,
+    SetWeights,
+)
+from rollout.engine_status import conditions, history_entry
+from rollout.model import MetricVerdict, RolloutSpec, RolloutStatus, Verdict, parse_duration
+from rollout.model.status import PauseReason, RollbackReason
+
+MESH_ACTIONS = (SetWeights, SetHeaderRoute, SetOutlierDetection)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer: the status to write, then the actions to apply."""
+
+    status: RolloutStatus
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def mesh(self) -> list[MeshAction]:
+        return [a for a in self.actions if isinstance(a, MESH_ACTIONS)]
+
+    @property
+    def effects(self) -> list[Effect]:
+        return [a for a in self.actions if isinstance(a, Notify | RecordEvent)]
+
+
+@dataclass
+class _Turn:
+    """One call's working state: the status being built and the effects it caused."""
+
+    spec: RolloutSpec
+    status: RolloutStatus
+    now: datetime
+    effects: list[Effect] = field(default_factory=list)
+
+    def update(self, **changes: object) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def transition(
+        self,
+        decision: str,
+        message: str,
+        reason: str,
+        notify: NotifyEvent | None = None,
+        kind: Literal["Normal", "Warning"] = "Normal",
+        verdict: Verdict | None = None,
+    ) -> None:
+        """Record one decision: a history entry, an Event, and maybe a notification."""
+        count = self.status.decisions + 1
+        self.update(decisions=count, message=message)
+        self.update(history=history_entry(self.status, self.now, decision))
+        s, ident = self.status, f"r{self.status.run}.{count}"
+        self.effects.append(RecordEvent(f"{ident}.{reason}", reason, message, kind))
+        if notify is not None:
+            tightened = self.spec.on_regression.outlier_detection.wire()
+            self.effects.append(
+                Notify(
+                    id=f"{ident}.{notify}",
+                    event=notify,
+                    message=message,
+                    canary_weight=s.canary_weight,
+                    step_index=s.step_index,
+                    verdict=verdict,
+                    outlier_detection=tightened if s.outlier_tightened else None,
+                )
+            )
+
+
+def decide(
+    spec: RolloutSpec,
+    status: RolloutStatus,
+    now: datetime,
+    verdict: Verdict | None = None,
+    *,
+    canary_ready: bool = True,
+    problem: str | None = None,
+    generation: int | None = None,
+) -> Decision:
+    """Decide the next status of a rollout and the actions that realise it.
+
+    ``verdict`` is the judge's latest answer (None when the call comes from a
+    watch event, not an evaluation). ``canary_ready`` says whether the canary
+    workload can take traffic. ``problem`` is a validation message about the
+    mesh documents: the rollout stops without touching them (see :func:`invalid`).
+    """
+    if generation is not None:
+        status = status.model_copy(update={"observed_generation": generation})
+    if problem is not None:
+        return invalid(status, problem, now, spec=spec)
+    turn = _Turn(spec, status, now)
+    if _is_new_start(spec, status) or status.phase == "Pending":
+        _start(turn, canary_ready)
+    elif status.phase == "Failed":
+        _recover(turn, canary_ready)
+    active = turn.status.phase in ("Progressing", "Paused")
+    if (active or turn.status.phase == "Pending") and not _command(turn) and active:
+        _pause_level(turn)
+        _judge(turn, verdict)
+    turn.update(conditions=conditions(turn.status, now))
+    return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
+
+
+def invalid(
+    status: RolloutStatus,
+    message: str,
+    now: datetime,
+    *,
+    spec: RolloutSpec | None = None,
+    reason: str = "InvalidInput",
+) -> Decision:
+    """Stop on invalid input (a spec or a mesh problem): say why, change nothing in the mesh.
+
+    A finished rollout is left alone. Otherwise the phase becomes Failed, with one
+    Event and one notification per distinct message; once the input is fixed,
+    :func:`decide` carries on where the rollout was.
+    """
+    if status.terminal and (spec is None or not _is_new_start(spec, status)):
+        return Decision(status)
+    placeholder = RolloutSpec(
+        service="unknown",
+        stable_subset=status.stable_subset or "stable",
+        canary_subset=status.canary_subset or "canary",
+    )
+    turn = _Turn(spec or placeholder, status, now)
+    if status.phase != "Failed" or status.message != message:
+        turn.update(phase="Failed")
+        turn.transition("invalid", message, reason, "failed", "Warning")
+    turn.update(conditions=conditions(turn.status, now))
+    return Decision(turn.status, tuple(turn.effects))
+
+
+def _is_new_start(spec: RolloutSpec, status: RolloutStatus) -> bool:
+    if status.phase is None:
+        return True
+    if (status.stable_subset, status.canary_subset) != (spec.stable_subset, spec.canary_subset):
+        return True
+    cmd = spec.command
+    restart = cmd is not None and cmd.name == "restart" and cmd.id != status.handled_command_id
+    return status.terminal and restart
+
+
+def _start(turn: _Turn, canary_ready: bool) -> None:
+    """Begin a run at stage 0, or wait (Pending) until the canary workload is ready."""
+    spec, previous = turn.spec, turn.status
+    if _is_new_start(spec, previous):
+        handled = previous.handled_command_id
+        if spec.command is not None and spec.command.name == "restart":
+            handled = spec.command.id
+        turn.status = RolloutStatus(
+            phase="Pending",
+            run=previous.run,
+            decisions=previous.decisions,
+            stable_subset=spec.stable_subset,
+            canary_subset=spec.canary_subset,
+            handled_command_id=handled,
+            conditions=previous.conditions,
+            observed_generation=previous.observed_generation,
+            history=previous.history,
+        )
+    if not canary_ready:
+        waiting = f"waiting for the {spec.canary_subset} workload to be ready"
+        if previous.phase != "Pending" or previous.message != waiting:
+            turn.transition("waiting", waiting, "WaitingForCanary")
+        return
+    plan = strategies.plan(spec)
+    turn.update(
+        phase="Paused" if spec.paused else "Progressing",
+        pause_reason="user" if spec.paused else None,
+        run=turn.status.run + 1,
+        decisions=0,
+        plan=plan,
+        step_index=0,
+        canary_weight=0 if spec.paused else plan[0].weight,
+        started_at=turn.now,
+        step_started_at=turn.now,
+    )
+    steps = " → ".join(str(s.weight) if s.kind == "weight" else "header" for s in plan)
+    message = f"rolling out {spec.canary_subset} beside {spec.stable_subset}: {steps}"
+    turn.transition("started", message, "Started", "started")
+
+
+def _recover(turn: _Turn, canary_ready: bool) -> None:
+    """The input is valid again: carry on where the rollout was, with the step clock reset."""
+    if turn.status.step_index is None:
+        _start(turn, canary_ready)
+        return
+    paused = turn.status.pause_reason is not None
+    turn.update(
+        phase="Paused" if paused else "Progressing", step_started_at=turn.now, inconclusive_count=0
+    )
+    turn.transition("recovered", "the input is valid again; continuing", "InputValid", "resumed")
+
+
+def _command(turn: _Turn) -> bool:
+    """Carry out a new CLI command, once per id. True when it changed the rollout."""
+    cmd, s = turn.spec.command, turn.status
+    if cmd is None or cmd.id == s.handled_command_id:
+        return False
+    turn.update(handled_command_id=cmd.id)
+    if s.phase == "Pending" and cmd.name != "abort":
+        return False  # nothing to promote or resume before the first step
+    if cmd.name == "abort":
+        _roll_back(turn, "aborted", "aborted by a user", None)
+    elif cmd.name == "promoteFull":
+        _succeed(turn, "promoted to 100% by a user")
+    elif cmd.name == "promote":
+        _advance(turn, None, by_user=True)
+    elif cmd.name == "resume" and s.phase == "Paused":
+        _resume(turn, "resumed by a user")
+    else:
+        return False
+    return True
+
+
+def _pause_level(turn: _Turn) -> None:
+    """Follow ``spec.paused``: pause now, or leave a pause the user asked for."""
+    s = turn.status
+    if turn.spec.paused and s.phase == "Progressing":
+        turn.update(phase="Paused", pause_reason="user")
+        turn.transition("paused", "paused by a user", "Paused", "paused")
+    elif not turn.spec.paused and s.phase == "Paused" and s.pause_reason == "user":
+        _resume(turn, "resumed by a user")
+
+
+def _resume(turn: _Turn, message: str) -> None:
+    stage = turn.status.stage
+    assert stage is not None  # only started rollouts are paused
+    turn.update(
+        phase="Paused" if turn.spec.paused else "Progressing",
+        pause_reason="user" if turn.spec.paused else None,
+        canary_weight=stage.weight if not turn.spec.paused else turn.status.canary_weight,
+        step_started_at=turn.now,
+        inconclusive_count=0,
+    )
+    if turn.status.phase == "Progressing":
+        turn.transition("resumed", message, "Resumed", "resumed")
+
+
+def _judge(turn: _Turn, verdict: Verdict | None) -> None:
+    """Act on a fresh verdict: roll back, hold, give up on missing data, or promote."""
+    s = turn.status
+    if verdict is None or not _fresh(verdict, s):
+        return
+    turn.update(last_verdict=verdict)
+    if verdict.outcome == "fail":
+        if s.pause_reason != "regression":
+            _regression(turn, verdict)
+        return
+    if s.phase != "Progressing":
+        return
+    if verdict.outcome == "inconclusive":
+        count = s.inconclusive_count + 1
+        turn.update(inconclusive_count=count)
+        if count > turn.spec.analysis.max_inconclusive:
+            _give_up(turn, verdict, count)
+        return
+    turn.update(inconclusive_count=0)
+    _advance(turn, verdict, by_user=False)
+
+
+def _fresh(verdict: Verdict, s: RolloutStatus) -> bool:
+    """A verdict counts once, and only if it was made during the current step."""
+    if s.step_started_at is not None and verdict.at < s.step_started_at:
+        return False
+    return s.last_verdict is None or verdict.at > s.last_verdict.at
+
+
+def _advance(turn: _Turn, verdict: Verdict | None, by_user: bool) -> None:
+    s, stage = turn.status, turn.status.stage
+    assert stage is not None
+    assert s.step_index is not None
+    assert s.step_started_at is not None
+    if not by_user:
+        assert verdict is not None
+        if turn.now - s.step_started_at < parse_duration(stage.duration):
+            return
+        if verdict.canary_requests < stage.min_requests:
+            return
+    if s.step_index + 1 == len(s.plan):
+        _succeed(turn, "promoted by a user" if by_user else "the last step passed")
+        return
+    nxt = s.plan[s.step_index + 1]
+    paused = turn.spec.paused and by_user
+    turn.update(
+        step_index=s.step_index + 1,
+        canary_weight=nxt.weight,
+        step_started_at=turn.now,
+        inconclusive_count=0,
+        phase="Paused" if paused else "Progressing",
+        pause_reason="user" if paused else None,
+    )
+    why = "promoted by a user" if by_user else "the step passed its analysis"
+    message = f"step {s.step_index + 1}/{len(s.plan) - 1}: canary at {nxt.weight}% ({why})"
+    turn.transition("promoted", message, "StepPromoted", "step-promoted", verdict=verdict)
+
+
+def _succeed(turn: _Turn, why: str) -> None:
+    turn.update(
+        phase="Succeeded",
+        canary_weight=100,
+        step_index=len(turn.status.plan) - 1,
+        finished_at=turn.now,
+        pause_reason=None,
+    )
+    message = f"{turn.spec.canary_subset} serves 100% and is the new stable ({why})"
+    turn.transition("succeeded", message, "Succeeded", "succeeded")
+
+
+def _regression(turn: _Turn, verdict: Verdict) -> None:
+    failing = ", ".join(_describe(m) for m in verdict.failing()) or verdict.reason or "failed"
+    turn.update(outlier_tightened=True)
+    if turn.spec.on_regression.rollback:
+        _roll_back(turn, "regression", f"regression: {failing}", verdict)
+    else:
+        _pause(turn, "regression", f"regression: {failing}; paused for a person", verdict)
+    turn.effects.append(
+        RecordEvent(
+            f"r{turn.status.run}.{turn.status.decisions}.OutlierDetectionTightened",
+            "OutlierDetectionTightened",
+            f"outlier detection of subset {turn.spec.canary_subset} tightened",
+            "Warning",
+        )
+    )
+
+
+def _describe(metric: MetricVerdict) -> str:
+    if metric.value is None or metric.threshold is None:
+        return metric.name
+    broken = ">" if metric.op == "<=" else "<"
+    return f"{metric.name} {metric.value:g} {broken} {metric.threshold:g}"
+
+
+def _give_up(turn: _Turn, verdict: Verdict, count: int) -> None:
+    message = f"{count} evaluations in a row without enough data ({verdict.reason or 'no data'})"
+    if turn.spec.analysis.on_inconclusive == "rollback":
+        _roll_back(turn, "inconclusive", message, verdict)
+    else:
+        _pause(turn, "inconclusive", message, verdict)
+
+
+def _pause(turn: _Turn, reason: PauseReason, message: str, verdict: Verdict) -> None:
+    turn.update(phase="Paused", pause_reason=reason)
+    turn.transition("paused", message, "Paused", "paused", "Warning", verdict)
+
+
+def _roll_back(turn: _Turn, reason: RollbackReason, message: str, verdict: Verdict | None) -> None:
+    turn.update(
+        phase="RolledBack",
+        rollback_reason=reason,
+        canary_weight=0,
+        finished_at=turn.now,
+        pause_reason=None,
+    )
+    turn.transition("rolled back", message, "RolledBack", "rolled-back", "Warning", verdict)
+
+
+def desired_mesh(spec: RolloutSpec, status: RolloutStatus) -> list[MeshAction]:
+    """The VirtualService/DestinationRule state that matches ``status``, as actions.
+
+    Nothing before a run starts or while the input is invalid; the current weight
+    while it runs; the pair reduced to one subset once it is over.
+    """
+    if status.step_index is None or status.phase in (None, "Pending", "Failed"):
+        return []
+    tightened = SetOutlierDetection(
+        tightened=status.outlier_tightened,
+        settings=spec.on_regression.outlier_detection.wire() if status.outlier_tightened else {},
+    )
+    if status.phase == "Succeeded":
+        return [SetHeaderRoute(), SetWeights(100, drop_unused=True), SetOutlierDetection(False)]
+    if status.phase == "RolledBack":
+        return [SetHeaderRoute(), SetWeights(0, drop_unused=True), tightened]
+    header = next((s for s in status.plan if s.kind == "header"), None)
+    route = SetHeaderRoute(header.header, header.value) if header else SetHeaderRoute()
+    return [SetWeights(status.canary_weight), route, tightened]

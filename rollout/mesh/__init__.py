@@ -1,0 +1,44 @@
+"""Pure transforms of Istio documents (plain dicts, networking.istio.io v1/v1beta1).
+
+``validate_pair`` checks a VirtualService/DestinationRule pair; ``set_weights``,
+``set_header_route`` and ``remove_header_route`` edit the managed HTTP routes;
+``tighten`` and ``restore`` edit the canary subset's outlier detection;
+``apply_actions`` runs the engine's mesh actions through all of them. No I/O:
+the Kubernetes adapter reads and patches the documents.
+"""
+
+from rollout.mesh.apply import MeshResult, apply_actions
+from rollout.mesh.outlier import (
+    REPLACED_ANNOTATION,
+    outlier_detection,
+    replaced_outlier_detection,
+    restore,
+    tighten,
+)
+from rollout.mesh.routes import (
+    HEADER_ROUTE_SUFFIX,
+    managed_routes,
+    remove_header_route,
+    set_header_route,
+    set_weights,
+)
+from rollout.mesh.target import MeshError, Target
+from rollout.mesh.validate import validate_pair
+
+__all__ = [
+    "HEADER_ROUTE_SUFFIX",
+    "REPLACED_ANNOTATION",
+    "MeshError",
+    "MeshResult",
+    "Target",
+    "apply_actions",
+    "managed_routes",
+    "outlier_detection",
+    "remove_header_route",
+    "replaced_outlier_detection",
+    "restore",
+    "set_header_route",
+    "set_weights",
+    "tighten",
+    "validate_pair",
+]

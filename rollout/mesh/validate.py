@@ -1,0 +1,90 @@
+"""Check a VirtualService and DestinationRule pair before a rollout touches either.
+
+Collects every problem it can find, each naming its field, so a person fixes
+them in one go. Called by the controller before the first weight change and
+at every reconcile, and by the CLI before it writes a Rollout.
+"""
+
+from __future__ import annotations
+
+from rollout.mesh.routes import managed_routes
+from rollout.mesh.target import Doc, MeshError, Target, check_kind, name_of, weight_of
+from rollout.model import Problem
+
+
+def _kind_problems(doc: Doc, kind: str) -> list[Problem]:
+    try:
+        check_kind(doc, kind)
+    except MeshError as error:
+        return error.problems
+    return []
+
+
+def _route_problems(vs: Doc, index: int, target: Target) -> list[Problem]:
+    route = vs["spec"]["http"][index]
+    entries = route.get("route")
+    where = f"VirtualService.spec.http[{index}].route"
+    if not isinstance(entries, list) or not entries:
+        return [Problem(where, "the managed route has no destinations")]
+    problems: list[Problem] = []
+    for j, entry in enumerate(entries):
+        host = (entry.get("destination") or {}).get("host")
+        if not host:
+            problems.append(Problem(f"{where}[{j}].destination.host", "is missing"))
+        weight = entry.get("weight", 0)
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+            problems.append(Problem(f"{where}[{j}].weight", f"{weight!r} is not a weight 0..100"))
+    if problems:
+        return problems
+    total = sum(weight_of(e, entries) for e in entries)
+    if total != 100:
+        weights = ", ".join(str(weight_of(e, entries)) for e in entries)
+        problems.append(Problem(where, f"weights {weights} add up to {total}, not 100"))
+    pair = (target.stable, target.canary)
+    if not any(target.is_subset(e, subset) for e in entries for subset in pair):
+        problems.append(
+            Problem(where, f"routes {target.host} to neither {target.stable!r} nor {target.canary!r}")
+        )
+    return problems
+
+
+def validate_pair(vs: Doc, dr: Doc, target: Target) -> list[int]:
+    """Return the managed route indices, or raise :class:`MeshError` listing every problem."""
+    problems = _kind_problems(vs, "VirtualService") + _kind_problems(dr, "DestinationRule")
+    if problems:
+        raise MeshError(problems)
+    hosts = (vs.get("spec") or {}).get("hosts") or []
+    if not any(target.same_host(h) for h in hosts):
+        problems.append(
+            Problem(
+                "VirtualService.spec.hosts",
+                f"VirtualService {name_of(vs)} routes {hosts}, not {target.host}",
+            )
+        )
+    dr_host = (dr.get("spec") or {}).get("host")
+    if not target.same_host(dr_host):
+        problems.append(
+            Problem(
+                "DestinationRule.spec.host",
+                f"DestinationRule {name_of(dr)} is for {dr_host!r}, not {target.host}",
+            )
+        )
+    subsets = [s.get("name") for s in (dr.get("spec") or {}).get("subsets") or []]
+    for role, subset in (("stable", target.stable), ("canary", target.canary)):
+        if subset not in subsets:
+            problems.append(
+                Problem(
+                    "DestinationRule.spec.subsets",
+                    f"DestinationRule {name_of(dr)} has no {role} subset {subset!r} "
+                    f"(it has: {', '.join(map(str, subsets)) or 'none'})",
+                )
+            )
+    try:
+        indices = managed_routes(vs, target)
+    except MeshError as error:
+        raise MeshError(problems + error.problems) from None
+    for index in indices:
+        problems += _route_problems(vs, index, target)
+    if problems:
+        raise MeshError(problems)
+    return indices

@@ -1,0 +1,124 @@
+"""The ``status`` of a ``Rollout``: what the controller has done and decided.
+
+The status is the controller's memory. Everything needed to continue after a
+crash lives here (the frozen plan, the step, when it started, the last handled
+command, the run number that keys notifications), so the engine can be a pure
+function of (spec, status, verdict, now). Written only by the controller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from rollout.model.base import CamelModel
+
+Phase = Literal["Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "RolledBack"})
+
+Outcome = Literal["pass", "fail", "inconclusive"]
+MetricOutcome = Literal["pass", "fail", "nodata"]
+
+
+class MetricVerdict(CamelModel):
+    """One metric against its threshold, as the judge saw it."""
+
+    name: str
+    value: float | None = Field(default=None, description="None when there was no data.")
+    threshold: float | None = None
+    op: Literal["<=", ">="] = "<="
+    samples: int = 0
+    outcome: MetricOutcome
+
+
+class Verdict(CamelModel):
+    """The judge's answer for one evaluation of the current step."""
+
+    outcome: Outcome
+    at: datetime
+    canary_requests: int = 0
+    reason: str = ""
+    metrics: list[MetricVerdict] = Field(default_factory=list)
+
+    def failing(self) -> list[MetricVerdict]:
+        return [m for m in self.metrics if m.outcome == "fail"]
+
+
+class Stage(CamelModel):
+    """One stage of a plan: a header-only stage (weight 0) or a weighted step."""
+
+    kind: Literal["header", "weight"]
+    weight: Annotated[int, Field(ge=0, le=100)]
+    duration: str
+    min_requests: Annotated[int, Field(ge=0)]
+    header: str | None = None
+    value: str | None = None
+
+
+class Condition(CamelModel):
+    """A Kubernetes-style condition (``type``, ``status``, ``reason``, ``message``)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: datetime
+
+
+class HistoryEntry(CamelModel):
+    """One decision, kept in a bounded list so ``rollout history`` can tell the story."""
+
+    at: datetime
+    run: int
+    step_index: int | None = None
+    canary_weight: int = 0
+    decision: str
+    reason: str = ""
+
+
+PauseReason = Literal["user", "inconclusive", "regression"]
+RollbackReason = Literal["regression", "inconclusive", "aborted"]
+
+
+class RolloutStatus(CamelModel):
+    """What the controller has done; the engine's whole memory between calls."""
+
+    phase: Phase | None = None
+    run: int = Field(default=0, description="Increments at every start; keys notifications.")
+    decisions: int = Field(default=0, description="Decisions made in this run; keys notifications.")
+    stable_subset: str | None = None
+    canary_subset: str | None = None
+    plan: list[Stage] = Field(default_factory=list, description="Frozen at start.")
+    step_index: int | None = None
+    canary_weight: Annotated[int, Field(ge=0, le=100)] = 0
+    started_at: datetime | None = None
+    step_started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str = ""
+    pause_reason: PauseReason | None = None
+    rollback_reason: RollbackReason | None = None
+    inconclusive_count: int = 0
+    last_verdict: Verdict | None = None
+    handled_command_id: str | None = None
+    outlier_tightened: bool = False
+    replaced_outlier_detection: dict[str, Any] | None = Field(
+        default=None, description="The canary subset's settings before tightening."
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @property
+    def stage(self) -> Stage | None:
+        if self.step_index is None or not self.plan:
+            return None
+        return self.plan[self.step_index]
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)

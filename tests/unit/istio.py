@@ -1,0 +1,78 @@
+"""Builders of Istio documents for the unit tests, shaped as the API returns them.
+
+The seed example throughout: ``inventory-route`` routes ``inventory-service``;
+``/healthz`` is pinned to v1; the main route has retries and a timeout.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+Doc = dict[str, Any]
+HOST = "inventory-service"
+
+
+def dest(subset: str, weight: int | None = None, host: str = HOST, port: int = 8080) -> Doc:
+    entry: Doc = {"destination": {"host": host, "subset": subset, "port": {"number": port}}}
+    if weight is not None:
+        entry["weight"] = weight
+    return entry
+
+
+def virtual_service(*http: Doc, version: str = "v1beta1", hosts: list[str] | None = None) -> Doc:
+    return {
+        "apiVersion": f"networking.istio.io/{version}",
+        "kind": "VirtualService",
+        "metadata": {"name": "inventory-route", "namespace": "shop", "resourceVersion": "7"},
+        "spec": {"hosts": hosts or [HOST], "gateways": ["mesh"], "http": list(http)},
+    }
+
+
+def healthz() -> Doc:
+    return {"name": "healthz", "match": [{"uri": {"exact": "/healthz"}}], "route": [dest("v1")]}
+
+
+def primary(*route: Doc, name: str | None = "primary") -> Doc:
+    doc: Doc = {
+        "route": list(route) or [dest("v1")],
+        "retries": {"attempts": 3, "perTryTimeout": "2s", "retryOn": "5xx,reset"},
+        "timeout": "5s",
+        "headers": {"request": {"set": {"x-route": "primary"}}},
+    }
+    if name:
+        doc["name"] = name
+    return doc
+
+
+def seed_vs(version: str = "v1beta1") -> Doc:
+    return virtual_service(healthz(), primary(), version=version)
+
+
+def destination_rule(*subsets: str, host: str = HOST, version: str = "v1beta1") -> Doc:
+    return {
+        "apiVersion": f"networking.istio.io/{version}",
+        "kind": "DestinationRule",
+        "metadata": {"name": "inventory-dr", "namespace": "shop"},
+        "spec": {
+            "host": host,
+            "trafficPolicy": {"connectionPool": {"http": {"http1MaxPendingRequests": 100}}},
+            "subsets": [
+                {"name": s, "labels": {"version": s}} for s in (subsets or ("v1", "v2"))
+            ],
+        },
+    }
+
+
+def with_outlier(dr: Doc, subset: str, settings: Doc) -> Doc:
+    out = copy.deepcopy(dr)
+    for s in out["spec"]["subsets"]:
+        if s["name"] == subset:
+            s["trafficPolicy"] = {"outlierDetection": settings}
+    return out
+
+
+def weights(vs: Doc, route_name: str = "primary") -> list[tuple[str, int | None]]:
+    """(subset, weight) of each destination of the named route."""
+    route = next(r for r in vs["spec"]["http"] if r.get("name") == route_name)
+    return [(e["destination"]["subset"], e.get("weight")) for e in route["route"]]
