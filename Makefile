@@ -27,7 +27,7 @@ unit: $(STAMP)
 
 ## crd: regenerate the chart's CRD from the pydantic model
 crd: $(STAMP)
-	$(PY) -m rollout.model.crd
+	$(PY) -m rollout.crd
 
 ## demo: the local mesh lab (issue #9) is not built yet
 demo:

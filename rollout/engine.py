@@ -181,9 +181,9 @@ def _start(turn: _Turn, canary_ready: bool) -> None:
     """Begin a run at stage 0, or wait (Pending) until the canary workload is ready."""
     spec, previous = turn.spec, turn.status
     if _is_new_start(spec, previous):
-        handled = previous.handled_command_id
-        if spec.command is not None and spec.command.name == "restart":
-            handled = spec.command.id
+        # A command already in the spec was meant for an earlier run (or is the
+        # restart that caused this one): it is consumed, never replayed on step 0.
+        handled = spec.command.id if spec.command else previous.handled_command_id
         turn.status = RolloutStatus(
             phase="Pending",
             run=previous.run,

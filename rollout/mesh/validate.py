@@ -43,7 +43,9 @@ def _route_problems(vs: Doc, index: int, target: Target) -> list[Problem]:
     pair = (target.stable, target.canary)
     if not any(target.is_subset(e, subset) for e in entries for subset in pair):
         problems.append(
-            Problem(where, f"routes {target.host} to neither {target.stable!r} nor {target.canary!r}")
+            Problem(
+                where, f"routes {target.host} to neither {target.stable!r} nor {target.canary!r}"
+            )
         )
     return problems
 

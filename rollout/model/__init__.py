@@ -3,7 +3,7 @@
 ``RolloutSpec`` is what people write, ``RolloutStatus`` what the controller
 remembers. :func:`parse_spec` turns an API dict into a spec or raises
 :class:`SpecError` naming each field at fault. The CRD in the chart is generated
-from these models by ``python -m rollout.model.crd``.
+from these models by ``python -m rollout.crd``.
 """
 
 from __future__ import annotations

@@ -57,9 +57,7 @@ def destination_rule(*subsets: str, host: str = HOST, version: str = "v1beta1") 
         "spec": {
             "host": host,
             "trafficPolicy": {"connectionPool": {"http": {"http1MaxPendingRequests": 100}}},
-            "subsets": [
-                {"name": s, "labels": {"version": s}} for s in (subsets or ("v1", "v2"))
-            ],
+            "subsets": [{"name": s, "labels": {"version": s}} for s in (subsets or ("v1", "v2"))],
         },
     }
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rollout.crd import CRD_PATH, build_crd, main, render
 from rollout.model import (
     RolloutSpec,
     RolloutStatus,
@@ -16,7 +17,6 @@ from rollout.model import (
     parse_spec,
     parse_status,
 )
-from rollout.model.crd import CRD_PATH, build_crd, main, render
 
 MINIMAL: dict[str, Any] = {
     "service": "inventory-service",
@@ -98,7 +98,9 @@ INVALID_SPECS = [
         spec_with(canarySubset="v1"), "spec.canarySubset", "same as stableSubset", id="same-subsets"
     ),
     pytest.param(spec_with(stableSubset="V1"), "spec.stableSubset", "DNS-1123", id="upper-subset"),
-    pytest.param(spec_with(canarySubset="v" * 64), "spec.canarySubset", "at most 63", id="long-subset"),
+    pytest.param(
+        spec_with(canarySubset="v" * 64), "spec.canarySubset", "at most 63", id="long-subset"
+    ),
     pytest.param(
         spec_with(strategy={"steps": []}), "spec.strategy.steps", "at least one", id="no-steps"
     ),
@@ -257,11 +259,11 @@ def test_autoscaling_target_may_eject_every_pod() -> None:
 
 def test_crd_in_the_chart_matches_the_model() -> None:
     """The checked-in CRD is exactly what the model generates (run `make crd` if not)."""
-    assert CRD_PATH.read_text() == render(), "CRD drifted: run `python -m rollout.model.crd`"
+    assert CRD_PATH.read_text() == render(), "CRD drifted: run `python -m rollout.crd`"
 
 
 def test_crd_check_command_reports_drift(tmp_path: Any) -> None:
-    """`python -m rollout.model.crd --check` fails on a stale file and passes on a fresh one."""
+    """`python -m rollout.crd --check` fails on a stale file and passes on a fresh one."""
     stale = tmp_path / "crd.yaml"
     stale.write_text("stale\n")
     assert main(["--check", "--out", str(stale)]) == 1

@@ -1,6 +1,6 @@
 """Generate the Rollout CRD manifest from the pydantic models.
 
-``python -m rollout.model.crd`` writes it into the chart; ``--check`` exits 1
+``python -m rollout.crd`` writes it into the chart; ``--check`` exits 1
 when the checked-in file differs (``make test`` runs the same comparison as a
 test). The schema is made *structural* as Kubernetes requires: no ``$ref``, a
 ``type`` everywhere, ``nullable`` instead of ``anyOf [.., null]``, OpenAPI v3.0
@@ -27,7 +27,7 @@ from rollout.model import (
     RolloutStatus,
 )
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "rollout"
+CHART = Path(__file__).resolve().parents[1] / "charts" / "rollout"
 CRD_PATH = CHART / "crds" / f"{PLURAL}.{GROUP}.yaml"
 _DROP = {"title", "examples"}
 
@@ -99,7 +99,7 @@ def build_crd() -> dict[str, Any]:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": f"{PLURAL}.{GROUP}",
-            "annotations": {"meshrollout.dev/generated-by": "python -m rollout.model.crd"},
+            "annotations": {"meshrollout.dev/generated-by": "python -m rollout.crd"},
         },
         "spec": {
             "group": GROUP,
@@ -155,7 +155,7 @@ class _PlainDumper(yaml.SafeDumper):
 
 
 def render() -> str:
-    header = "# Generated from rollout/model by `python -m rollout.model.crd`; do not edit.\n"
+    header = "# Generated from rollout/model by `python -m rollout.crd`; do not edit.\n"
     body = yaml.dump(build_crd(), Dumper=_PlainDumper, sort_keys=False, width=100)
     return header + body
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""
         if current != text:
-            print(f"{args.out} differs from the model; run: python -m rollout.model.crd")
+            print(f"{args.out} differs from the model; run: python -m rollout.crd")
             return 1
         print(f"{args.out} matches the model")
         return 0

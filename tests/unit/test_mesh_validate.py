@@ -1,0 +1,194 @@
+"""Validation of a VirtualService/DestinationRule pair: the broken-pair catalogue."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+
+from rollout.mesh import MeshError, Target, validate_pair
+from tests.unit.istio import (
+    HOST,
+    Doc,
+    dest,
+    destination_rule,
+    healthz,
+    primary,
+    seed_vs,
+    virtual_service,
+)
+
+TARGET = Target(HOST, "v1", "v2", namespace="shop")
+
+
+def edited(doc: Doc, change: Callable[[Doc], object]) -> Doc:
+    out = copy.deepcopy(doc)
+    change(out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("vs", "dr"),
+    [
+        pytest.param(seed_vs(), destination_rule(), id="seed-v1beta1"),
+        pytest.param(seed_vs("v1"), destination_rule(version="v1"), id="v1"),
+        pytest.param(
+            virtual_service(healthz(), primary(dest("v1", 90), dest("v2", 10))),
+            destination_rule("v1", "v2", "v3"),
+            id="mid-rollout",
+        ),
+        pytest.param(
+            seed_vs(), destination_rule(host=f"{HOST}.shop.svc.cluster.local"), id="fqdn-rule"
+        ),
+    ],
+)
+def test_valid_pairs_return_the_managed_routes(vs: Doc, dr: Doc) -> None:
+    """A sound pair validates and names the route the rollout will manage."""
+    assert validate_pair(vs, dr, TARGET) == [1]
+
+
+BROKEN_PAIRS = [
+    pytest.param(
+        edited(seed_vs(), lambda d: d.update(kind="Gateway")),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.kind"],
+        "expected kind VirtualService",
+        id="not-a-virtualservice",
+    ),
+    pytest.param(
+        edited(seed_vs(), lambda d: d.update(apiVersion="networking.istio.io/v2")),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.apiVersion"],
+        "v1beta1",
+        id="unknown-api-version",
+    ),
+    pytest.param(
+        seed_vs(),
+        edited(destination_rule(), lambda d: d.update(apiVersion="apps/v1")),
+        TARGET,
+        ["DestinationRule.apiVersion"],
+        "networking.istio.io",
+        id="rule-wrong-group",
+    ),
+    pytest.param(
+        virtual_service(healthz(), primary(), hosts=["cart-service"]),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.spec.hosts"],
+        "routes ['cart-service'], not inventory-service",
+        id="host-not-routed",
+    ),
+    pytest.param(
+        seed_vs(),
+        destination_rule(host="cart-service"),
+        TARGET,
+        ["DestinationRule.spec.host"],
+        "is for 'cart-service'",
+        id="rule-for-another-host",
+    ),
+    pytest.param(
+        seed_vs(),
+        destination_rule("v1"),
+        TARGET,
+        ["DestinationRule.spec.subsets"],
+        "no canary subset 'v2' (it has: v1)",
+        id="missing-canary-subset",
+    ),
+    pytest.param(
+        seed_vs(),
+        destination_rule("v2"),
+        TARGET,
+        ["DestinationRule.spec.subsets"],
+        "no stable subset 'v1'",
+        id="missing-stable-subset",
+    ),
+    pytest.param(
+        virtual_service(healthz(), primary(dest("v1", 80), dest("v2", 10))),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.spec.http[1].route"],
+        "add up to 90, not 100",
+        id="weights-short-of-100",
+    ),
+    pytest.param(
+        virtual_service(primary(dest("v1", 60), dest("v2", 60))),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.spec.http[0].route"],
+        "add up to 120",
+        id="weights-over-100",
+    ),
+    pytest.param(
+        virtual_service(primary(dest("v1", 110), dest("v2", -10))),
+        destination_rule(),
+        TARGET,
+        [
+            "VirtualService.spec.http[0].route[0].weight",
+            "VirtualService.spec.http[0].route[1].weight",
+        ],
+        "not a weight 0..100",
+        id="weights-out-of-range",
+    ),
+    pytest.param(
+        virtual_service(primary(dest("v1", 90), {"destination": {"subset": "v2"}, "weight": 10})),
+        destination_rule(),
+        Target(HOST, "v1", "v2", routes=("primary",)),
+        ["VirtualService.spec.http[0].route[1].destination.host"],
+        "is missing",
+        id="destination-without-host",
+    ),
+    pytest.param(
+        virtual_service(primary(dest("v3", host="cart"))),
+        destination_rule(),
+        Target(HOST, "v1", "v2", routes=("primary",)),
+        ["VirtualService.spec.http[0].route"],
+        "neither 'v1' nor 'v2'",
+        id="named-route-to-other-service",
+    ),
+    pytest.param(
+        virtual_service(),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.spec.http"],
+        "has no HTTP routes",
+        id="no-http-routes",
+    ),
+    pytest.param(
+        virtual_service(healthz()),
+        destination_rule(),
+        TARGET,
+        ["VirtualService.spec.http"],
+        "found none",
+        id="no-unmatched-route",
+    ),
+    pytest.param(
+        seed_vs(),
+        destination_rule(),
+        Target(HOST, "v1", "v2", routes=("primary", "api")),
+        ["Rollout.spec.routes[1]"],
+        "no HTTP route named 'api'",
+        id="named-route-missing",
+    ),
+    pytest.param(
+        virtual_service(primary(name="a"), primary(name="b")),
+        destination_rule("v1"),
+        TARGET,
+        ["DestinationRule.spec.subsets", "VirtualService.spec.http"],
+        "found a, b",
+        id="several-problems-at-once",
+    ),
+]
+
+
+@pytest.mark.parametrize(("vs", "dr", "target", "fields", "words"), BROKEN_PAIRS)
+def test_broken_pairs_name_every_field(
+    vs: Doc, dr: Doc, target: Target, fields: list[str], words: str
+) -> None:
+    """Each broken pair is refused, naming exactly the fields at fault."""
+    with pytest.raises(MeshError) as caught:
+        validate_pair(vs, dr, target)
+    assert caught.value.fields == fields
+    assert words in str(caught.value)
