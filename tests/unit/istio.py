@@ -33,12 +33,24 @@ def healthz() -> Doc:
     return {"name": "healthz", "match": [{"uri": {"exact": "/healthz"}}], "route": [dest("v1")]}
 
 
+def beta_testers() -> Doc:
+    """A route pinned to v1 for requests with a header: never managed unless named."""
+    return {
+        "name": "beta",
+        "match": [{"headers": {"x-beta": {"exact": "1"}}}],
+        "route": [dest("v1")],
+    }
+
+
 def primary(*route: Doc, name: str | None = "primary") -> Doc:
     doc: Doc = {
         "route": list(route) or [dest("v1")],
         "retries": {"attempts": 3, "perTryTimeout": "2s", "retryOn": "5xx,reset"},
         "timeout": "5s",
         "headers": {"request": {"set": {"x-route": "primary"}}},
+        "fault": {"delay": {"percentage": {"value": 0.1}, "fixedDelay": "7s"}},
+        "mirror": {"host": "inventory-shadow"},
+        "mirrorPercentage": {"value": 5.0},
     }
     if name:
         doc["name"] = name
@@ -47,6 +59,20 @@ def primary(*route: Doc, name: str | None = "primary") -> Doc:
 
 def seed_vs(version: str = "v1beta1") -> Doc:
     return virtual_service(healthz(), primary(), version=version)
+
+
+def busy_vs() -> Doc:
+    """Several routes: healthz, a header-matched beta route, the main route, and a TCP-ish tail."""
+    return virtual_service(
+        healthz(),
+        beta_testers(),
+        primary(),
+        {
+            "name": "legacy",
+            "match": [{"uri": {"prefix": "/v0"}}],
+            "route": [dest("v0", host="legacy-inventory")],
+        },
+    )
 
 
 def destination_rule(*subsets: str, host: str = HOST, version: str = "v1beta1") -> Doc:

@@ -17,6 +17,7 @@ from rollout.mesh import (
 )
 from tests.unit.istio import (
     HOST,
+    busy_vs,
     Doc,
     dest,
     healthz,
@@ -38,6 +39,7 @@ def without_route(vs: Doc, name: str) -> list[Doc]:
     [
         pytest.param(seed_vs(), TARGET, [1], id="unmatched-route-beside-healthz"),
         pytest.param(seed_vs("v1"), TARGET, [1], id="networking-v1"),
+        pytest.param(busy_vs(), TARGET, [2], id="header-matched-route-left-alone"),
         pytest.param(
             virtual_service(primary(name=None), healthz()), TARGET, [0], id="unnamed-route-first"
         ),
@@ -182,6 +184,27 @@ def test_set_weights_keeps_everything_else() -> None:
     assert {k: v for k, v in out.items() if k != "spec"} == {
         k: v for k, v in before.items() if k != "spec"
     }
+
+
+def test_weights_and_header_route_on_a_busy_virtual_service() -> None:
+    """With several routes, only the managed one changes; the header route slots in before it."""
+    vs = busy_vs()
+    out = set_header_route(set_weights(vs, TARGET, 50), TARGET, "x-canary", "true")
+    names = [r.get("name") for r in out["spec"]["http"]]
+    assert names == ["healthz", "beta", f"primary{HEADER_ROUTE_SUFFIX}", "primary", "legacy"]
+    for name in ("healthz", "beta", "legacy"):
+        assert next(r for r in out["spec"]["http"] if r["name"] == name) == next(
+            r for r in vs["spec"]["http"] if r["name"] == name
+        )
+    assert weights(out) == [("v1", 50), ("v2", 50)]
+    header = out["spec"]["http"][2]
+    assert (header["fault"], header["mirror"]) == (
+        vs["spec"]["http"][2]["fault"],
+        {"host": "inventory-shadow"},
+    )
+    assert remove_header_route(set_weights(out, TARGET, 0, drop_unused=True)) == set_weights(
+        vs, TARGET, 0, drop_unused=True
+    )
 
 
 @pytest.mark.parametrize(
