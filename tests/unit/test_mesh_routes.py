@@ -17,8 +17,8 @@ from rollout.mesh import (
 )
 from tests.unit.istio import (
     HOST,
-    busy_vs,
     Doc,
+    busy_vs,
     dest,
     healthz,
     primary,
