@@ -96,6 +96,13 @@ def with_outlier(dr: Doc, subset: str, settings: Doc) -> Doc:
     return out
 
 
+def in_namespace(doc: Doc, namespace: str) -> Doc:
+    """A copy of ``doc`` placed in ``namespace`` (for creating it through the API)."""
+    out = copy.deepcopy(doc)
+    out["metadata"] = {"name": out["metadata"]["name"], "namespace": namespace}
+    return out
+
+
 def weights(vs: Doc, route_name: str = "primary") -> list[tuple[str, int | None]]:
     """(subset, weight) of each destination of the named route."""
     route = next(r for r in vs["spec"]["http"] if r.get("name") == route_name)

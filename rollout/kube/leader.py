@@ -1,0 +1,170 @@
+"""Leader election on a ``coordination.k8s.io/v1`` Lease, with a fence for writers.
+
+Why not ``kubernetes.leaderelection``: it runs the leader's work in a thread it
+never stops, measures time with the wall clock, binds to the process-wide
+default client, and offers no way for a writer to ask "am I still safely the
+leader?" just before a write. A replica that cannot renew would go on writing
+after another had taken over (the two-writers bug Argo Rollouts had in #2117).
+
+Here a replica counts itself leader only until ``renew_deadline`` after the
+*start* of its last successful renewal (monotonic clock). Others may take the
+lease only ``lease_duration`` after they *saw* that renewal, which is later; so
+a replica that cannot renew stops acting ``lease_duration - renew_deadline``
+before anyone else can start. Writers call :meth:`LeaderElector.fence` first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rollout.kube.client import KubeClient
+from rollout.kube.errors import Conflict, KubeError, NotFound
+from rollout.kube.resources import LEASES
+
+
+class NotLeader(Exception):
+    """This replica is not (or no longer safely) the leader: it must not write."""
+
+
+@dataclass(frozen=True)
+class LeaseTiming:
+    """Seconds. ``renew_deadline`` < ``lease_duration``; the difference is the safety margin."""
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError("need 0 < retry_period < renew_deadline < lease_duration")
+
+
+def _micro_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """One candidate for one Lease."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        timing: LeaseTiming | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.kube, self.namespace, self.name, self.identity = kube, namespace, name, identity
+        self.timing = timing or LeaseTiming()
+        self._monotonic, self._wall = monotonic, wall
+        self._valid_until = float("-inf")
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = float("-inf")
+        self.stopping = threading.Event()
+
+    # -- the fence -------------------------------------------------------------
+    def is_leader(self) -> bool:
+        return self._monotonic() < self._valid_until
+
+    def fence(self) -> None:
+        """Raise :class:`NotLeader` unless this replica may write right now."""
+        if not self.is_leader():
+            raise NotLeader(f"{self.identity} does not hold lease {self.namespace}/{self.name}")
+
+    # -- one round ---------------------------------------------------------------
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt; True when this replica holds the lease afterwards."""
+        started = self._monotonic()
+        try:
+            lease = self.kube.get(LEASES, self.namespace, self.name)
+        except NotFound:
+            return self._write(None, started, transitions=0)
+        except KubeError:
+            return self.is_leader()
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
+        if record != self._observed:
+            self._observed, self._observed_at = record, started
+        transitions = int(spec.get("leaseTransitions") or 0)
+        if holder == self.identity:
+            return self._write(lease, started, transitions)
+        duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
+        if holder and started < self._observed_at + duration:
+            return False  # someone else holds it and we have not seen it expire
+        return self._write(lease, started, transitions + 1)
+
+    def _write(self, lease: dict[str, Any] | None, started: float, transitions: int) -> bool:
+        now = _micro_time(self._wall())
+        spec: dict[str, Any] = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self.timing.lease_duration),
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+        old_spec = (lease or {}).get("spec") or {}
+        keep_acquired = old_spec.get("holderIdentity") == self.identity
+        spec["acquireTime"] = old_spec.get("acquireTime") if keep_acquired else now
+        try:
+            if lease is None:
+                body = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self.name},
+                    "spec": spec,
+                }
+                self.kube.create(LEASES, self.namespace, body)
+            else:
+                self.kube.replace(LEASES, self.namespace, self.name, {**lease, "spec": spec})
+        except Conflict:
+            return False  # somebody else wrote first
+        except KubeError:
+            return self.is_leader()
+        self._valid_until = started + self.timing.renew_deadline
+        return True
+
+    def release(self) -> None:
+        """Give the lease up at once (graceful shutdown), so another replica need not wait."""
+        if not self.is_leader():
+            return
+        self._valid_until = float("-inf")
+        try:
+            lease = self.kube.get(LEASES, self.namespace, self.name)
+            if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
+                spec = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1}
+                self.kube.replace(LEASES, self.namespace, self.name, {**lease, "spec": spec})
+        except KubeError:
+            pass  # it will expire on its own
+
+    # -- the loop ----------------------------------------------------------------
+    def run(
+        self,
+        on_started: Callable[[], None] = lambda: None,
+        on_stopped: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Acquire, renew every ``retry_period``, call back on gaining and losing; until stopped."""
+        leading = False
+        while not self.stopping.is_set():
+            self.try_acquire_or_renew()
+            if self.is_leader() and not leading:
+                leading = True
+                on_started()
+            elif not self.is_leader() and leading:
+                leading = False
+                on_stopped()
+            self.stopping.wait(self.timing.retry_period)
+        if leading:
+            self.release()
+            on_stopped()
+
+    def start(self, **callbacks: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=self.run, kwargs=callbacks, name="leader", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,59 @@
+"""The resource types the controller reads and writes, in one place.
+
+The chart's RBAC rules are checked against this table (issue #8), so an
+adapter that starts using a new resource or verb must add it here.
+"""
+
+from __future__ import annotations
+
+from rollout.kube.client import Resource
+from rollout.model import GROUP, PLURAL, VERSION
+
+ISTIO_NETWORKING = "networking.istio.io"
+ISTIO_SECURITY = "security.istio.io"
+DEFAULT_ISTIO_VERSION = "v1beta1"
+
+ROLLOUTS = Resource(GROUP, VERSION, PLURAL)
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
+SECRETS = Resource("", "v1", "secrets")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+EVENTS = Resource("events.k8s.io", "v1", "events")
+
+
+def virtual_services(version: str) -> Resource:
+    return Resource(ISTIO_NETWORKING, version, "virtualservices")
+
+
+def destination_rules(version: str) -> Resource:
+    return Resource(ISTIO_NETWORKING, version, "destinationrules")
+
+
+def peer_authentications(version: str) -> Resource:
+    return Resource(ISTIO_SECURITY, version, "peerauthentications")
+
+
+# (api group, resource, verb) for every call the adapters make; see the chart's RBAC test.
+CALLS: frozenset[tuple[str, str, str]] = frozenset(
+    {
+        (GROUP, PLURAL, "get"),
+        (GROUP, PLURAL, "list"),
+        (GROUP, PLURAL, "watch"),
+        (GROUP, PLURAL, "patch"),
+        (GROUP, f"{PLURAL}/status", "update"),
+        (ISTIO_NETWORKING, "virtualservices", "get"),
+        (ISTIO_NETWORKING, "virtualservices", "list"),
+        (ISTIO_NETWORKING, "virtualservices", "watch"),
+        (ISTIO_NETWORKING, "virtualservices", "patch"),
+        (ISTIO_NETWORKING, "destinationrules", "get"),
+        (ISTIO_NETWORKING, "destinationrules", "list"),
+        (ISTIO_NETWORKING, "destinationrules", "watch"),
+        (ISTIO_NETWORKING, "destinationrules", "patch"),
+        (ISTIO_SECURITY, "peerauthentications", "list"),
+        ("apps", "deployments", "list"),
+        ("", "secrets", "get"),
+        ("events.k8s.io", "events", "create"),
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "create"),
+        ("coordination.k8s.io", "leases", "update"),
+    }
+)

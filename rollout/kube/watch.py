@@ -1,0 +1,83 @@
+"""Keep up with a resource type: list once, then watch from where the list ended.
+
+A watch resumes from the last resourceVersion it saw when the stream ends or
+breaks; when the server answers 410 Gone (the version is too old) it lists
+again and carries on. Every object seen is handed to ``on_event(type, obj)``;
+after a (re)list each current object comes as ``SYNC``, so a consumer that
+missed deletions during a gap reconciles everything it is told about.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rollout.kube.client import KubeClient, Resource
+from rollout.kube.errors import KubeError, NotFound
+
+Handler = Callable[[str, dict[str, Any]], None]
+
+
+class Watcher:
+    """Streams one resource type (optionally one namespace) into a handler, in a thread."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        resource: Resource,
+        on_event: Handler,
+        namespace: str | None = None,
+        stream_timeout_s: int = 30,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.kube = kube
+        self.resource = resource
+        self.on_event = on_event
+        self.namespace = namespace
+        self.stream_timeout_s = stream_timeout_s
+        self.backoff_s = backoff_s
+        self.resource_version = ""
+        self.relists = 0
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Watcher:
+        self._thread = threading.Thread(
+            target=self.run, name=f"watch-{self.resource.plural}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout if timeout is not None else self.stream_timeout_s + 6)
+
+    def relist(self) -> None:
+        items, self.resource_version = self.kube.list(self.resource, self.namespace)
+        self.relists += 1
+        for item in items:
+            self.on_event("SYNC", item)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if not self.resource_version:
+                    self.relist()
+                for event in self.kube.watch(
+                    self.resource, self.namespace, self.resource_version, self.stream_timeout_s
+                ):
+                    obj = event.get("object") or {}
+                    version = (obj.get("metadata") or {}).get("resourceVersion")
+                    if version:
+                        self.resource_version = str(version)
+                    if event.get("type") != "BOOKMARK":
+                        self.on_event(str(event.get("type")), obj)
+                    if self.stopping.is_set():
+                        return
+            except KubeError as error:
+                if error.status == 410 or isinstance(error, NotFound):
+                    self.resource_version = ""  # too old: list again
+                else:
+                    self.stopping.wait(self.backoff_s)

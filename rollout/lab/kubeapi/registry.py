@@ -1,0 +1,163 @@
+"""The resource types the Kubernetes API emulator serves, and its discovery documents.
+
+A :class:`ResourceType` is one plural of one group, served at one or more
+versions from the same storage (Istio's v1, v1beta1 and v1alpha3 are the same
+objects, as on a real cluster). ``default_types()`` registers what the
+controller uses: our CRD, Istio's networking and security kinds, Deployments,
+Secrets, ConfigMaps, Namespaces, Events and Leases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CRD_FILE = (
+    Path(__file__).resolve().parents[3]
+    / "charts"
+    / "rollout"
+    / "crds"
+    / "rollouts.meshrollout.dev.yaml"
+)
+ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One resource (group + plural) and how the emulator treats it."""
+
+    group: str
+    versions: tuple[str, ...]
+    plural: str
+    kind: str
+    namespaced: bool = True
+    status_subresource: bool = False
+    custom: bool = False
+    schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    short_names: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def api_version(self, version: str) -> str:
+        return f"{self.group}/{version}" if self.group else version
+
+    def generation_tracked(self) -> bool:
+        """Custom resources and workloads count spec changes in metadata.generation."""
+        return self.custom or self.kind in ("Deployment",)
+
+
+def _istio(plural: str, kind: str, group: str = "networking.istio.io") -> ResourceType:
+    return ResourceType(group, ISTIO_VERSIONS, plural, kind, custom=True)
+
+
+def crd_type(crd: dict[str, Any]) -> ResourceType:
+    """A ResourceType from a CustomResourceDefinition manifest (schema, subresources, names)."""
+    spec = crd["spec"]
+    versions = tuple(v["name"] for v in spec["versions"] if v.get("served", True))
+    first = spec["versions"][0]
+    return ResourceType(
+        group=spec["group"],
+        versions=versions,
+        plural=spec["names"]["plural"],
+        kind=spec["names"]["kind"],
+        namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+        status_subresource="status" in (first.get("subresources") or {}),
+        custom=True,
+        schema=(first.get("schema") or {}).get("openAPIV3Schema"),
+        short_names=tuple(spec["names"].get("shortNames", ())),
+    )
+
+
+def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
+    return [
+        crd_type(yaml.safe_load(crd_file.read_text())),
+        _istio("virtualservices", "VirtualService"),
+        _istio("destinationrules", "DestinationRule"),
+        _istio("peerauthentications", "PeerAuthentication", group="security.istio.io"),
+        ResourceType("apps", ("v1",), "deployments", "Deployment", status_subresource=True),
+        ResourceType("", ("v1",), "secrets", "Secret"),
+        ResourceType("", ("v1",), "configmaps", "ConfigMap"),
+        ResourceType("", ("v1",), "events", "Event"),
+        ResourceType("", ("v1",), "namespaces", "Namespace", namespaced=False),
+        ResourceType("", ("v1",), "services", "Service", status_subresource=True),
+        ResourceType("events.k8s.io", ("v1",), "events", "Event"),
+        ResourceType("coordination.k8s.io", ("v1",), "leases", "Lease"),
+    ]
+
+
+class Registry:
+    """Looks resource types up by (group, version, plural) and writes discovery documents."""
+
+    def __init__(self, types: list[ResourceType]) -> None:
+        self.types = types
+        self._by_path = {(t.group, v, t.plural): t for t in types for v in t.versions}
+
+    def find(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return self._by_path.get((group, version, plural))
+
+    def groups(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for t in self.types:
+            known = out.setdefault(t.group, [])
+            known.extend(v for v in t.versions if v not in known)
+        return out
+
+    def api_versions(self) -> dict[str, Any]:
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+
+    def api_group(self, group: str) -> dict[str, Any] | None:
+        versions = self.groups().get(group)
+        if not versions or not group:
+            return None
+        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": group,
+            "versions": entries,
+            "preferredVersion": entries[0],
+        }
+
+    def api_group_list(self) -> dict[str, Any]:
+        groups = [self.api_group(g) for g in self.groups() if g]
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+    def resource_list(self, group: str, version: str) -> dict[str, Any] | None:
+        found = [t for t in self.types if t.group == group and version in t.versions]
+        if not found:
+            return None
+        resources: list[dict[str, Any]] = []
+        for t in found:
+            verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+            resources.append(
+                {
+                    "name": t.plural,
+                    "singularName": t.kind.lower(),
+                    "namespaced": t.namespaced,
+                    "kind": t.kind,
+                    "verbs": verbs,
+                    "shortNames": list(t.short_names),
+                }
+            )
+            if t.status_subresource:
+                resources.append(
+                    {
+                        "name": f"{t.plural}/status",
+                        "singularName": "",
+                        "namespaced": t.namespaced,
+                        "kind": t.kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        group_version = f"{group}/{version}" if group else version
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }

@@ -1,0 +1,87 @@
+"""Structural-schema handling for custom resources, as the API server does it:
+prune unknown fields, apply defaults, then validate (422 with field paths).
+
+The schema comes from the CRD manifest the chart ships, so the emulator and a
+real cluster judge our resources by the same document.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from jsonschema import Draft4Validator
+
+
+def _jsonschema(node: Any) -> Any:
+    """OpenAPI v3.0 → JSON Schema draft 4: ``nullable`` becomes a null type."""
+    if isinstance(node, list):
+        return [_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    for key in ("properties",):
+        if key in node:
+            out[key] = {name: _jsonschema(sub) for name, sub in node[key].items()}
+    return out
+
+
+def prune_and_default(value: Any, schema: dict[str, Any]) -> Any:
+    """Drop fields the schema does not know; fill in declared defaults. Returns a copy."""
+    if isinstance(value, dict) and schema.get("type") == "object":
+        props = schema.get("properties")
+        if props is None:
+            return copy.deepcopy(value)
+        keep = schema.get("x-kubernetes-preserve-unknown-fields", False)
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            if key in props:
+                out[key] = prune_and_default(sub, props[key])
+            elif keep:
+                out[key] = copy.deepcopy(sub)
+        for key, sub in props.items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+        return out
+    if isinstance(value, list) and "items" in schema:
+        return [prune_and_default(v, schema["items"]) for v in value]
+    return copy.deepcopy(value)
+
+
+def _path(parts: list[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class SchemaChecker:
+    """Validates an object (without apiVersion/kind/metadata semantics) against a CRD schema."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self._validator = Draft4Validator(_jsonschema(schema))
+
+    def admit(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """The pruned, defaulted object and the list of causes (empty when valid)."""
+        metadata = obj.get("metadata")
+        body = prune_and_default({k: v for k, v in obj.items() if k != "metadata"}, self.schema)
+        if metadata is not None:
+            body["metadata"] = metadata
+        causes = []
+        for error in sorted(self._validator.iter_errors(body), key=lambda e: list(e.path)):
+            parts = list(error.absolute_path)
+            if error.validator == "required":
+                missing = error.message.split("'")[1]
+                parts.append(missing)
+                message = "Required value"
+            else:
+                message = f"Invalid value: {error.instance!r}: {error.message}"
+            causes.append(
+                {"reason": "FieldValueInvalid", "message": message, "field": _path(parts)}
+            )
+        return body, causes
