@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from rollout.kube import KubeClient
-from rollout.lab.kubeapi import KubeAPI
+from rollout.lab.kubeapi import AuditEntry, KubeAPI
 
 REAL_KUBECONFIG = os.environ.get("ROLLOUT_TEST_KUBECONFIG")
 
@@ -46,11 +46,15 @@ class Cluster:
     @property
     def emulator(self) -> KubeAPI:
         """The emulator, for tests of what only it offers (faults, audit)."""
+        return self.require_emulator("needs the emulator's fault injection or audit log")
+
+    def require_emulator(self, why: str) -> KubeAPI:
+        """Skip (saying why) when the suite runs against a real cluster."""
         if self.api is None:
-            pytest.skip("needs the emulator's fault injection / audit log (real cluster in use)")
+            pytest.skip(f"emulator only: {why}")
         return self.api
 
-    def writes(self, resource: str | None = None, user: str | None = None) -> list[object]:
+    def writes(self, resource: str | None = None, user: str | None = None) -> list[AuditEntry]:
         """Audit entries of writes in this test's namespace."""
         return [
             e

@@ -87,12 +87,12 @@ def test_audit_log_records_writes_with_identity(cluster: Cluster) -> None:
         kube.patch(VS, cluster.namespace, "inventory-route", {**stale, "spec": {"hosts": ["b"]}})
     kube.list(VS, cluster.namespace)
     entries = cluster.writes()
-    assert [(e.verb, e.name, e.code) for e in entries] == [  # type: ignore[attr-defined]
+    assert [(e.verb, e.name, e.code) for e in entries] == [
         ("create", "inventory-route", 201),
         ("patch", "inventory-route", 200),
         ("patch", "inventory-route", 409),
     ]
-    assert all("controller-a" in e.user for e in entries)  # type: ignore[attr-defined]
+    assert all("controller-a" in e.user for e in entries)
 
 
 def test_faults_and_audit_over_http(cluster: Cluster) -> None:
