@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit crd demo bench clean
+.PHONY: test lint typecheck unit crd demo bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml
 ## test: lint, type-check, check the layers, then run every test (the CI command)
 test: lint typecheck unit
 
+## system-deps: Prometheus from the distribution's packages, when missing and we are root
+system-deps:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing prometheus from the distribution's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+	  echo "prometheus is missing: sudo apt-get install prometheus (tests that need it will skip, or fail under CI=true)" >&2; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -22,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: $(STAMP) system-deps
 	$(PY) -m pytest
 
 ## crd: regenerate the chart's CRD from the pydantic model

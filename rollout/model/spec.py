@@ -22,6 +22,7 @@ from rollout.model.base import (
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 HEADER_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$"
+METRIC_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 
 
 class HeaderRoute(CamelModel):
@@ -104,6 +105,16 @@ class Analysis(CamelModel):
     )
     compare_with_stable: bool = Field(
         default=True, description="Also fail a canary clearly worse than stable beside it."
+    )
+    tolerance: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.2, description="How much worse than stable the canary may be (0.2 = 20%)."
+    )
+    requests_metric: Annotated[str, Field(pattern=METRIC_PATTERN)] = Field(
+        default="istio_requests_total", description="Counter of requests by response_code."
+    )
+    latency_metric: Annotated[str, Field(pattern=METRIC_PATTERN)] = Field(
+        default="istio_request_duration_milliseconds_bucket",
+        description="Histogram buckets of request duration in milliseconds.",
     )
     max_inconclusive: Annotated[int, Field(ge=0)] = Field(
         default=5, description="Evaluations without enough data tolerated in a row."

@@ -1,0 +1,144 @@
+"""Judge v1: SLO thresholds and canary-versus-stable, from an observation to a verdict.
+
+Pure. Each metric is judged on the step so far (since the step started):
+
+* ``requests``: the canary has served at least the stage's minimum; below it
+  nothing else can pass or fail (a handful of requests proves nothing);
+* ``error-rate`` and ``p99-latency``: the canary against ``maxErrorRate`` and
+  ``maxP99Ms``;
+* ``error-rate-vs-stable`` and ``p99-vs-stable`` (``compareWithStable``): the
+  canary no worse than stable beyond ``tolerance`` (plus a small absolute
+  slack, so 0 errors against 1 is not a regression);
+* each custom check within its ``min``/``max``.
+
+The verdict is *fail* if any metric fails, *pass* if every metric passes, and
+*inconclusive* otherwise: missing data is never a pass. When stable breaks the
+same SLO as the canary and the canary is no worse than stable, the incident is
+common to both: the verdict holds (inconclusive) and says so instead of blaming
+the canary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rollout.analysis.observations import Observation, Unavailable
+from rollout.model import Analysis, MetricVerdict, Stage, Verdict
+
+LATENCY_SLACK_MS = 5.0
+
+
+@dataclass(frozen=True)
+class _Metric:
+    name: str
+    value: float | None
+    threshold: float | None
+    samples: int
+    ok: bool | None  # None: no data
+    op: Literal["<=", ">="] = "<="
+
+    def verdict(self) -> MetricVerdict:
+        outcome = "nodata" if self.ok is None else ("pass" if self.ok else "fail")
+        return MetricVerdict(
+            name=self.name,
+            value=self.value,
+            threshold=self.threshold,
+            samples=self.samples,
+            op=self.op,
+            outcome=outcome,
+        )
+
+
+def _at_most(name: str, value: float | None, limit: float | None, samples: int) -> _Metric:
+    ok = None if value is None or limit is None else value <= limit
+    return _Metric(name, value, limit, samples, ok)
+
+
+def judge(
+    observed: Observation | Unavailable,
+    analysis: Analysis,
+    stage: Stage,
+) -> Verdict:
+    """The verdict for one evaluation of the current stage."""
+    if isinstance(observed, Unavailable):
+        return Verdict(
+            outcome="inconclusive",
+            at=observed.at,
+            reason=f"Prometheus unavailable: {observed.reason}",
+        )
+    canary, stable = observed.canary.step, observed.stable.step
+    n = int(canary.requests)
+    need = stage.min_requests
+    enough = True if n >= need else None
+    metrics = [_Metric("requests", canary.requests, float(need), n, enough, ">=")]
+    if n < need or not canary.has_data:
+        reason = f"{n} canary requests so far, {need} needed"
+        return _verdict(observed, metrics, n, reason)
+    rate, p99 = canary.error_rate, canary.quantile(0.99)
+    metrics.append(_at_most("error-rate", rate, analysis.max_error_rate, n))
+    metrics.append(_at_most("p99-latency", p99, analysis.max_p99_ms, n))
+    common: list[str] = []
+    if analysis.compare_with_stable:
+        m = int(stable.requests)
+        slack = 1 + analysis.tolerance
+        s_rate, s_p99 = stable.error_rate, stable.quantile(0.99)
+        rate_limit = None if s_rate is None else s_rate * slack + 0.1 * analysis.max_error_rate
+        p99_limit = None if s_p99 is None else s_p99 * slack + LATENCY_SLACK_MS
+        vs_rate = _at_most("error-rate-vs-stable", rate, rate_limit, m)
+        vs_p99 = _at_most("p99-vs-stable", p99, p99_limit, m)
+        if stage.weight == 100 and not stable.has_data:
+            pass  # no stable traffic left to compare with at 100%
+        else:
+            metrics += [vs_rate, vs_p99]
+        if s_rate is not None and s_rate > analysis.max_error_rate and vs_rate.ok:
+            common.append("error-rate")
+        if s_p99 is not None and s_p99 > analysis.max_p99_ms and vs_p99.ok:
+            common.append("p99-latency")
+    for check in analysis.custom_checks:
+        value = observed.checks.get(check.name)
+        ok: bool | None = None
+        op: Literal["<=", ">="] = "<=" if check.max is not None else ">="
+        threshold = check.max if check.max is not None else check.min
+        if value is not None:
+            low_ok = check.min is None or value >= check.min
+            ok = low_ok and (check.max is None or value <= check.max)
+            if not low_ok:
+                op, threshold = ">=", check.min
+        metrics.append(_Metric(check.name, value, threshold, n, ok, op))
+    if common:
+        held = [
+            _Metric(m.name, m.value, m.threshold, m.samples, None) if m.name in common else m
+            for m in metrics
+        ]
+        reason = f"common-mode incident: stable breaks {', '.join(common)} too"
+        return _verdict(observed, held, n, reason)
+    return _verdict(observed, metrics, n, "")
+
+
+def _broken(v: MetricVerdict) -> str:
+    if v.value is None or v.threshold is None:
+        return v.name
+    word = "above" if v.op == "<=" else "below"
+    return f"{v.name} {v.value:g} {word} {v.threshold:g}"
+
+
+def _verdict(observed: Observation, metrics: list[_Metric], n: int, reason: str) -> Verdict:
+    verdicts = [m.verdict() for m in metrics]
+    failing = [v for v in verdicts if v.outcome == "fail" and v.name != "requests"]
+    if failing:
+        outcome = "fail"
+        reason = reason or ", ".join(_broken(v) for v in failing)
+    elif all(v.outcome == "pass" for v in verdicts):
+        outcome = "pass"
+    else:
+        outcome = "inconclusive"
+        missing = [v.name for v in verdicts if v.outcome == "nodata"]
+        reason = reason or f"no data for {', '.join(missing)}"
+    return Verdict(
+        outcome=outcome,
+        at=observed.at,
+        canary_requests=n,
+        reason=reason,
+        metrics=verdicts,
+    )
