@@ -16,7 +16,8 @@ Two kinds of actions come out (``rollout.actions``):
 The rules it holds (DESIGN.md §4): a step advances only on a fresh passing
 verdict with enough requests after the step's minimum time; a failing verdict
 rolls back at once, mid-step, even while paused; an inconclusive verdict holds,
-and after ``analysis.maxInconclusive`` of them in a row pauses or rolls back;
+and after ``analysis.maxInconclusive`` of them in a row (counting those without
+any data, and any once the step has had its time) pauses or rolls back;
 paused rollouts change no weights; Succeeded and RolledBack are absorbing until
 a new start (another pair of subsets, or a ``restart`` command).
 """
@@ -113,6 +114,7 @@ def decide(
     canary_ready: bool = True,
     problem: str | None = None,
     generation: int | None = None,
+    drift: bool = False,
 ) -> Decision:
     """Decide the next status of a rollout and the actions that realise it.
 
@@ -120,6 +122,7 @@ def decide(
     watch event, not an evaluation). ``canary_ready`` says whether the canary
     workload can take traffic. ``problem`` is a validation message about the
     mesh documents: the rollout stops without touching them (see :func:`invalid`).
+    ``drift`` says someone changed the managed weights by hand since we set them.
     """
     if generation is not None:
         status = status.model_copy(update={"observed_generation": generation})
@@ -133,6 +136,8 @@ def decide(
     active = turn.status.phase in ("Progressing", "Paused")
     if (active or turn.status.phase == "Pending") and not _command(turn) and active:
         _pause_level(turn)
+        if drift:
+            _drift(turn)
         _judge(turn, verdict)
     turn.update(conditions=conditions(turn.status, now))
     return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
@@ -165,6 +170,13 @@ def invalid(
         turn.transition("invalid", message, reason, "failed", "Warning")
     turn.update(conditions=conditions(turn.status, now))
     return Decision(turn.status, tuple(turn.effects))
+
+
+def starting(spec: RolloutSpec, status: RolloutStatus) -> bool:
+    """True while no weight has moved yet in the run the spec asks for (preflight time)."""
+    if _is_new_start(spec, status) or status.phase == "Pending":
+        return True
+    return status.phase == "Failed" and status.step_index is None
 
 
 def _is_new_start(spec: RolloutSpec, status: RolloutStatus) -> bool:
@@ -260,6 +272,20 @@ def _pause_level(turn: _Turn) -> None:
         _resume(turn, "resumed by a user")
 
 
+def _drift(turn: _Turn) -> None:
+    """Weights edited by hand: put ours back (and say so), or pause and keep hands off."""
+    s = turn.status
+    if s.pause_reason == "drift":
+        return
+    if turn.spec.on_drift == "pause":
+        turn.update(phase="Paused", pause_reason="drift")
+        message = "weights were edited by hand: paused, hands off until resumed"
+        turn.transition("paused", message, "DriftPaused", "paused", "Warning")
+    else:
+        message = f"weights were edited by hand: set back to {s.canary_weight}%"
+        turn.transition("drift reverted", message, "DriftReverted", None, "Warning")
+
+
 def _resume(turn: _Turn, message: str) -> None:
     stage = turn.status.stage
     assert stage is not None  # only started rollouts are paused
@@ -287,10 +313,17 @@ def _judge(turn: _Turn, verdict: Verdict | None) -> None:
     if s.phase != "Progressing":
         return
     if verdict.outcome == "inconclusive":
-        count = s.inconclusive_count + 1
-        turn.update(inconclusive_count=count)
-        if count > turn.spec.analysis.max_inconclusive:
-            _give_up(turn, verdict, count)
+        # Too few requests is expected early in a step; only silence, or a step that
+        # has had its time and still proves nothing, counts against the limit.
+        stage, started = s.stage, s.step_started_at
+        assert stage is not None
+        assert started is not None
+        overdue = turn.now - started >= parse_duration(stage.duration)
+        if verdict.no_data or overdue:
+            count = s.inconclusive_count + 1
+            turn.update(inconclusive_count=count)
+            if count > turn.spec.analysis.max_inconclusive:
+                _give_up(turn, verdict, count)
         return
     turn.update(inconclusive_count=0)
     _advance(turn, verdict, by_user=False)
@@ -369,7 +402,7 @@ def _describe(metric: MetricVerdict) -> str:
 
 
 def _give_up(turn: _Turn, verdict: Verdict, count: int) -> None:
-    message = f"{count} evaluations in a row without enough data ({verdict.reason or 'no data'})"
+    message = f"{count} evaluations in a row without a verdict ({verdict.reason or 'no data'})"
     if turn.spec.analysis.on_inconclusive == "rollback":
         _roll_back(turn, "inconclusive", message, verdict)
     else:
@@ -408,6 +441,8 @@ def desired_mesh(spec: RolloutSpec, status: RolloutStatus) -> list[MeshAction]:
         return [SetHeaderRoute(), SetWeights(100, drop_unused=True), SetOutlierDetection(False)]
     if status.phase == "RolledBack":
         return [SetHeaderRoute(), SetWeights(0, drop_unused=True), tightened]
+    if status.pause_reason == "drift":
+        return []  # a person took the weights over; hands off until resumed
     header = next((s for s in status.plan if s.kind == "header"), None)
     route = SetHeaderRoute(header.header, header.value) if header else SetHeaderRoute()
     return [SetWeights(status.canary_weight), route, tightened]

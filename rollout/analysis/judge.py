@@ -65,6 +65,7 @@ def judge(
         return Verdict(
             outcome="inconclusive",
             at=observed.at,
+            no_data=True,
             reason=f"Prometheus unavailable: {observed.reason}",
         )
     canary, stable = observed.canary.step, observed.stable.step
@@ -139,6 +140,7 @@ def _verdict(observed: Observation, metrics: list[_Metric], n: int, reason: str)
         outcome=outcome,
         at=observed.at,
         canary_requests=n,
+        no_data=n == 0,
         reason=reason,
         metrics=verdicts,
     )

@@ -16,16 +16,19 @@ from rollout.mesh.outlier import (
     tighten,
 )
 from rollout.mesh.routes import (
+    APPLIED_ANNOTATION,
     HEADER_ROUTE_SUFFIX,
     managed_routes,
     remove_header_route,
     set_header_route,
     set_weights,
+    weight_drift,
 )
 from rollout.mesh.target import MeshError, Target
 from rollout.mesh.validate import validate_pair
 
 __all__ = [
+    "APPLIED_ANNOTATION",
     "HEADER_ROUTE_SUFFIX",
     "REPLACED_ANNOTATION",
     "MeshError",
@@ -41,4 +44,5 @@ __all__ = [
     "set_weights",
     "tighten",
     "validate_pair",
+    "weight_drift",
 ]

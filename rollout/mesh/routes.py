@@ -12,6 +12,7 @@ from rollout.mesh.target import Doc, MeshError, Target, copied, fail, name_of, w
 from rollout.model import Problem
 
 HEADER_ROUTE_SUFFIX = "-meshrollout-canary"
+APPLIED_ANNOTATION = "meshrollout.dev/applied-canary-weight"
 
 
 def _http(vs: Doc) -> list[Doc]:
@@ -92,7 +93,27 @@ def set_weights(vs: Doc, target: Target, canary_weight: int, drop_unused: bool =
         http[index]["route"] = _weighted(http[index].get("route") or [], target, canary_weight)
         if drop_unused:
             http[index]["route"] = _drop_zero_member(http[index]["route"], target)
+    # What we set, so a later hand edit can be told apart from our own pending change.
+    annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[APPLIED_ANNOTATION] = f"{target.canary}={canary_weight}"
     return out
+
+
+def weight_drift(vs: Doc, target: Target) -> bool:
+    """True when someone changed the managed weights since this controller last set them.
+
+    Compares each managed route with the weight recorded in the annotation that
+    :func:`set_weights` writes; a document we never touched has no drift.
+    """
+    note = ((vs.get("metadata") or {}).get("annotations") or {}).get(APPLIED_ANNOTATION, "")
+    subset, _, weight = str(note).partition("=")
+    if subset != target.canary or not weight.isdigit():
+        return False
+    try:
+        expected = set_weights(vs, target, int(weight))
+    except (MeshError, ValueError):
+        return True  # the managed routes themselves were broken by hand
+    return bool(_http(expected) != _http(vs))
 
 
 def _weighted(entries: list[Doc], target: Target, canary_weight: int) -> list[Doc]:

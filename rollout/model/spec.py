@@ -201,6 +201,15 @@ class Notifications(CamelModel):
     webhook: WebhookNotifications | None = None
 
 
+class Preflight(CamelModel):
+    """Checks before the first weight change."""
+
+    mtls: Literal["warn", "block", "off"] = Field(
+        default="warn",
+        description="The namespace's PeerAuthentication should be STRICT: warn, block or skip.",
+    )
+
+
 CommandName = Literal["promote", "promoteFull", "abort", "resume", "restart"]
 
 
@@ -233,6 +242,11 @@ class RolloutSpec(CamelModel):
     on_regression: OnRegression = Field(default_factory=OnRegression)
     paused: bool = False
     command: Command | None = None
+    preflight: Preflight = Field(default_factory=lambda: Preflight())
+    on_drift: Literal["revert", "pause"] = Field(
+        default="revert",
+        description="Weights edited by hand mid-rollout: put them back, or pause and leave them.",
+    )
     notifications: Notifications = Field(default_factory=Notifications)
 
     @field_validator("canary_subset")

@@ -39,6 +39,9 @@ class Verdict(CamelModel):
     outcome: Outcome
     at: datetime
     canary_requests: int = 0
+    no_data: bool = Field(
+        default=False, description="Nothing to judge: Prometheus silent or no canary requests."
+    )
     reason: str = ""
     metrics: list[MetricVerdict] = Field(default_factory=list)
 
@@ -78,8 +81,27 @@ class HistoryEntry(CamelModel):
     reason: str = ""
 
 
-PauseReason = Literal["user", "inconclusive", "regression"]
+PauseReason = Literal["user", "inconclusive", "regression", "drift"]
 RollbackReason = Literal["regression", "inconclusive", "aborted"]
+
+
+class PendingEffect(CamelModel):
+    """A notification or Event decided but not yet delivered (the status's outbox).
+
+    The controller writes it with the status that made the decision and removes it
+    once delivered, so a crash in between re-delivers it (deduplicated by ``id``).
+    """
+
+    id: str
+    kind: Literal["event", "notify"]
+    reason: str = ""
+    event: str = ""
+    message: str = ""
+    type: Literal["Normal", "Warning"] = "Normal"
+    canary_weight: int = 0
+    step_index: int | None = None
+    verdict: Verdict | None = None
+    outlier_detection: dict[str, Any] | None = None
 
 
 class RolloutStatus(CamelModel):
@@ -109,6 +131,7 @@ class RolloutStatus(CamelModel):
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
+    outbox: list[PendingEffect] = Field(default_factory=list)
 
     @property
     def stage(self) -> Stage | None:

@@ -501,3 +501,25 @@ def test_history_is_bounded() -> None:
         now += MINUTE
     assert len(status.history) == 50
     assert status.decisions == 62
+
+
+def test_drift_is_reverted_and_reported_by_default() -> None:
+    """Weights edited by hand: the desired weights stay, and a Warning Event says so."""
+    decision = decide(spec(), running(2), T0, drift=True)
+    assert decision.status.phase == "Progressing"
+    assert SetWeights(50) in decision.mesh
+    assert [e.reason for e in decision.effects if isinstance(e, RecordEvent)] == ["DriftReverted"]
+
+
+def test_drift_can_pause_and_keep_hands_off() -> None:
+    """onDrift: pause leaves the hand-set weights alone until a resume command."""
+    paused = decide(spec(onDrift="pause"), running(2), T0, drift=True)
+    assert (paused.status.phase, paused.status.pause_reason) == ("Paused", "drift")
+    assert paused.mesh == []
+    again = decide(spec(onDrift="pause"), paused.status, T0, drift=True)
+    assert again.effects == []
+    resumed = decide(
+        spec(onDrift="pause", command={"name": "resume", "id": "r1"}), paused.status, T0
+    )
+    assert resumed.status.phase == "Progressing"
+    assert SetWeights(50) in resumed.mesh

@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from rollout.mesh import (
+    APPLIED_ANNOTATION,
     HEADER_ROUTE_SUFFIX,
     MeshError,
     Target,
@@ -14,6 +15,7 @@ from rollout.mesh import (
     remove_header_route,
     set_header_route,
     set_weights,
+    weight_drift,
 )
 from tests.unit.istio import (
     HOST,
@@ -181,9 +183,10 @@ def test_set_weights_keeps_everything_else() -> None:
         "subset": "v2",
         "port": {"number": 8080},
     }
-    assert {k: v for k, v in out.items() if k != "spec"} == {
-        k: v for k, v in before.items() if k != "spec"
+    assert {k: v for k, v in out.items() if k not in ("spec", "metadata")} == {
+        k: v for k, v in before.items() if k not in ("spec", "metadata")
     }
+    assert out["metadata"]["annotations"] == {APPLIED_ANNOTATION: "v2=25"}
 
 
 def test_weights_and_header_route_on_a_busy_virtual_service() -> None:
@@ -279,3 +282,16 @@ def test_unnamed_managed_route_gets_a_stable_header_route_name() -> None:
     assert once["spec"]["http"][1]["name"] == f"http[1]{HEADER_ROUTE_SUFFIX}"
     assert set_header_route(once, TARGET, "x-canary", "true") == once
     assert managed_routes(once, TARGET) == [2]
+
+
+def test_weight_drift_tells_hand_edits_from_our_own_changes() -> None:
+    """Our last weights are recorded; a hand edit shows as drift, our pending change does not."""
+    untouched = seed_vs()
+    assert not weight_drift(untouched, TARGET)
+    ours = set_weights(untouched, TARGET, 25)
+    assert not weight_drift(ours, TARGET)
+    edited = copy.deepcopy(ours)
+    edited["spec"]["http"][1]["route"][0]["weight"] = 50
+    edited["spec"]["http"][1]["route"][1]["weight"] = 50
+    assert weight_drift(edited, TARGET)
+    assert not weight_drift(set_weights(edited, TARGET, 50), TARGET)

@@ -1,0 +1,340 @@
+"""The ``rollout`` command. It only reads and writes Rollout resources (and, for
+``start``, reads the mesh to check the input); the controller does the work.
+
+Exit codes: 0 done, 1 the rollout failed or rolled back (with ``--wait``),
+2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+import yaml
+from rich.console import Console
+from rich.live import Live
+
+from rollout.cli.discover import (
+    BadInput,
+    current_stable,
+    find_virtual_service,
+    parse_steps,
+    start_spec,
+    subsets_of,
+)
+from rollout.cli.view import history_table, rollouts_table, status_panel
+from rollout.kube import KubeClient, KubeError, MeshClient, NotFound, RolloutClient
+from rollout.kube.resources import virtual_services
+from rollout.mesh import MeshError, Target, validate_pair
+from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", highlight=False)
+    sys.exit(code)
+
+
+class Ctx:
+    """Connection settings shared by every subcommand (kubectl's habits)."""
+
+    def __init__(self, namespace: str | None, context: str | None, kubeconfig: str | None):
+        self.context, self.kubeconfig = context, kubeconfig
+        self._namespace = namespace
+        self._kube: KubeClient | None = None
+
+    @property
+    def kube(self) -> KubeClient:
+        if self._kube is None:
+            try:
+                self._kube = KubeClient.connect(self.kubeconfig, self.context, identity="cli")
+            except KubeError as error:
+                fail(str(error))
+        return self._kube
+
+    @property
+    def namespace(self) -> str:
+        if self._namespace:
+            return self._namespace
+        from kubernetes import config as k8s_config
+
+        try:
+            _, active = k8s_config.list_kube_config_contexts(config_file=self.kubeconfig)
+            if self.context:
+                contexts, _ = k8s_config.list_kube_config_contexts(config_file=self.kubeconfig)
+                active = next(c for c in contexts if c["name"] == self.context)
+            found = (active.get("context") or {}).get("namespace") or "default"
+            return str(found)
+        except Exception:  # no kubeconfig namespace: kubectl's default
+            return "default"
+
+    def rollouts(self) -> RolloutClient:
+        return RolloutClient(self.kube)
+
+    def get(self, name: str) -> dict[str, Any]:
+        try:
+            return self.rollouts().get(self.namespace, name)
+        except NotFound:
+            fail(f"no rollout {name!r} in namespace {self.namespace}")
+        except KubeError as error:
+            fail(str(error), 1)
+
+
+def connection(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add kubectl's -n/--context/--kubeconfig to a subcommand (they may also come before it)."""
+
+    @functools.wraps(f)
+    def wrapper(
+        *args: Any,
+        namespace: str | None = None,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        parent = click.get_current_context().find_object(Ctx) or Ctx(None, None, None)
+        ctx = Ctx(
+            namespace or parent._namespace,
+            context or parent.context,
+            kubeconfig or parent.kubeconfig,
+        )
+        return f(ctx, *args, **kwargs)
+
+    for option in (
+        click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
+        click.option("--context", help="The kubeconfig context to use."),
+        click.option("-n", "--namespace", help="Namespace (default: the context's)."),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-n", "--namespace", help="Namespace (default: the kubeconfig context's).")
+@click.option("--context", help="The kubeconfig context to use.")
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file.")
+@click.pass_context
+def main(
+    ctx: click.Context, namespace: str | None, context: str | None, kubeconfig: str | None
+) -> None:
+    """Progressive canary rollouts for Istio."""
+    ctx.obj = Ctx(namespace, context, kubeconfig)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--service", help="The host to roll out (default: found from NAME).")
+@click.option("--stable", help="The stable subset (default: the one serving 100% now).")
+@click.option("--steps", help="Canary weights, e.g. 5,25,50,100.")
+@click.option("--step-duration", help="Minimum time at each step, e.g. 2m.")
+@click.option("--interval", help="Time between evaluations, e.g. 15s.")
+@click.option("--min-requests", type=int, help="Canary requests a step needs to pass.")
+@click.option("--wait", is_flag=True, help="Follow it; exit 0 on success, 1 on rollback.")
+@connection
+def start(
+    ctx: Ctx,
+    name: str,
+    version: str,
+    service: str | None,
+    stable: str | None,
+    steps: str | None,
+    step_duration: str | None,
+    interval: str | None,
+    min_requests: int | None,
+    wait: bool,
+) -> None:
+    """Start rolling out VERSION (a DestinationRule subset) of NAME."""
+    ns = ctx.namespace
+    mesh = MeshClient(ctx.kube)
+    try:
+        items, _ = ctx.kube.list(virtual_services(mesh.version), ns)
+        found = find_virtual_service(items, name, service)
+        vs = found.virtual_service
+        dr = mesh.find_destination_rule(ns, found.host)
+        stable_subset = stable or current_stable(vs, found.host)
+        spec = start_spec(
+            found.host,
+            vs["metadata"]["name"],
+            dr["metadata"]["name"],
+            stable_subset,
+            version,
+            parse_steps(steps),
+            subsets_of(dr),
+        )
+        if step_duration:
+            spec.setdefault("strategy", {})["stepDuration"] = step_duration
+        analysis = {"interval": interval, "minRequests": min_requests}
+        if any(v is not None for v in analysis.values()):
+            spec["analysis"] = {k: v for k, v in analysis.items() if v is not None}
+        parsed = parse_spec(spec)
+        validate_pair(vs, dr, Target.of(parsed, ns))
+    except (BadInput, SpecError, MeshError) as error:
+        fail(str(error))
+    except NotFound as error:
+        fail(str(error))
+    except KubeError as error:
+        fail(str(error), 1)
+    rollouts = ctx.rollouts()
+    try:
+        existing = rollouts.get(ns, name)
+    except NotFound:
+        existing = None
+    try:
+        if existing is None:
+            rollouts.create(ns, name, spec)
+        else:
+            phase = (existing.get("status") or {}).get("phase")
+            old = existing.get("spec") or {}
+            if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
+                fail(
+                    f"rollout {name} is {phase} ({old.get('canarySubset')} at "
+                    f"{(existing.get('status') or {}).get('canaryWeight', 0)}%): abort it first"
+                )
+            patch: dict[str, Any] = {
+                **spec,
+                "paused": False,
+                "command": {"name": "restart", "id": uuid.uuid4().hex[:12]},
+            }
+            rollouts.patch_spec(ns, name, patch, existing["metadata"]["resourceVersion"])
+    except KubeError as error:
+        fail(str(error), 1)
+    out.print(f"rollout {name}: {stable_subset} → {version} started in {ns}", highlight=False)
+    if wait:
+        sys.exit(_follow(ctx, name, live=False))
+
+
+def _follow(ctx: Ctx, name: str, live: bool) -> int:
+    """Show the rollout until it ends; the exit code its end deserves."""
+    last = ""
+    started = time.monotonic()
+
+    def current() -> dict[str, Any]:
+        return ctx.get(name)
+
+    def finished(obj: dict[str, Any]) -> bool:
+        status = obj.get("status") or {}
+        if status.get("phase") in TERMINAL_PHASES:
+            return True
+        return status.get("phase") == "Failed" and time.monotonic() - started > 2
+
+    obj = current()
+    if live and out.is_terminal:
+        with Live(status_panel(obj), console=out, refresh_per_second=4) as view:
+            while not finished(obj):
+                time.sleep(1)
+                obj = current()
+                view.update(status_panel(obj))
+    else:
+        while True:
+            status = obj.get("status") or {}
+            line = (
+                f"{status.get('phase') or 'Pending'} {status.get('canaryWeight', 0)}% "
+                f"{status.get('message', '')}"
+            )
+            if line != last:
+                out.print(line, highlight=False)
+                last = line
+            if finished(obj):
+                break
+            time.sleep(1)
+            obj = current()
+    phase = (obj.get("status") or {}).get("phase")
+    return 0 if phase == "Succeeded" else 1
+
+
+@main.command()
+@click.argument("name")
+@click.option("-w", "--watch", is_flag=True, help="Keep showing it until it ends.")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]), help="Print the resource.")
+@connection
+def status(ctx: Ctx, name: str, watch: bool, output: str | None) -> None:
+    """Show a rollout: steps, weight, each metric against its threshold, the last decision."""
+    obj = ctx.get(name)
+    if output == "json":
+        out.print_json(json.dumps(obj))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(obj, sort_keys=False))
+    elif watch:
+        _follow(ctx, name, live=True)
+        out.print(status_panel(ctx.get(name)))
+    else:
+        out.print(status_panel(obj))
+
+
+@main.command(name="list")
+@click.option("-A", "--all-namespaces", is_flag=True)
+@connection
+def list_(ctx: Ctx, all_namespaces: bool) -> None:
+    """List rollouts."""
+    try:
+        items, _ = ctx.rollouts().list(None if all_namespaces else ctx.namespace)
+    except KubeError as error:
+        fail(str(error), 1)
+    out.print(rollouts_table(items))
+
+
+@main.command()
+@click.argument("name")
+@connection
+def history(ctx: Ctx, name: str) -> None:
+    """The decisions of a rollout, oldest first."""
+    out.print(history_table(ctx.get(name)))
+
+
+def _patch(ctx: Ctx, name: str, patch: dict[str, Any], said: str) -> None:
+    ctx.get(name)  # unknown rollout: exit 2 before writing anything
+    try:
+        ctx.rollouts().patch_spec(ctx.namespace, name, patch)
+    except KubeError as error:
+        fail(str(error), 1)
+    out.print(f"rollout {name}: {said}", highlight=False)
+
+
+def _command(name: str) -> dict[str, Any]:
+    return {"command": {"name": name, "id": uuid.uuid4().hex[:12]}}
+
+
+@main.command()
+@click.argument("name")
+@connection
+def pause(ctx: Ctx, name: str) -> None:
+    """Pause: no weight changes until resumed (a regression still rolls back)."""
+    _patch(ctx, name, {"paused": True}, "pause requested")
+
+
+@main.command()
+@click.argument("name")
+@connection
+def resume(ctx: Ctx, name: str) -> None:
+    """Resume a paused rollout (whoever paused it)."""
+    _patch(ctx, name, {"paused": False, **_command("resume")}, "resume requested")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Go straight to 100%.")
+@connection
+def promote(ctx: Ctx, name: str, full: bool) -> None:
+    """Skip the rest of the current step's analysis (or all of it with --full)."""
+    _patch(ctx, name, _command("promoteFull" if full else "promote"), "promotion requested")
+
+
+@main.command()
+@click.argument("name")
+@connection
+def abort(ctx: Ctx, name: str) -> None:
+    """Roll back now: 100% to stable."""
+    _patch(ctx, name, _command("abort"), "abort requested")
+
+
+from rollout.cli.service import controller  # noqa: E402  (registers the subcommand)
+
+main.add_command(controller)

@@ -1,0 +1,61 @@
+"""``rollout controller``: run the long-running service until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from rollout.analysis.prometheus import PrometheusSource
+from rollout.controller.service import Controller
+from rollout.controller.settings import Settings
+from rollout.controller.telemetry import configure_logging
+from rollout.kube import KubeClient, KubeError
+
+
+@click.command()
+@click.option("--prometheus-url", help="Prometheus base URL.")
+@click.option("--namespace", "namespaces", multiple=True, help="Watch only these (repeatable).")
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file.")
+@click.option("--context", help="The kubeconfig context to use.")
+@click.option("--in-cluster", is_flag=True, default=None, help="Use the pod's service account.")
+@click.option("--identity", help="This replica's name in the lease (default: pod name).")
+@click.option("--lease-name", help="The Lease used for leader election.")
+@click.option("--lease-namespace", help="The Lease's namespace.")
+@click.option("--no-leader-election", "leader_election", flag_value=False, default=None)
+@click.option("--lease-duration", "lease_duration_s", type=float)
+@click.option("--renew-deadline", "renew_deadline_s", type=float)
+@click.option("--retry-period", "retry_period_s", type=float)
+@click.option("--tick", "tick_s", type=float, help="Seconds between evaluation rounds.")
+@click.option("--metrics-port", type=int, help="Port of /metrics, /healthz and /readyz.")
+@click.option("--log-level")
+@click.option("--log-format", type=click.Choice(["json", "console"]))
+def controller(**flags: object) -> None:
+    """Run the controller (flags override ROLLOUT_* environment variables)."""
+    given = {k: v for k, v in flags.items() if v not in (None, ())}
+    if "namespaces" in given:
+        given["namespaces"] = list(given["namespaces"])  # type: ignore[call-overload]
+    settings = Settings(**given)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        kube = KubeClient.connect(
+            settings.kubeconfig, settings.context, settings.identity, settings.in_cluster
+        )
+    except KubeError as error:
+        raise click.ClickException(str(error)) from error
+    source = PrometheusSource(settings.prometheus_url, timeout_s=settings.prometheus_timeout_s)
+    service = Controller(settings, kube, source)
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    health = service.serve_health()
+    service.start()
+    done.wait()
+    service.stop()
+    health.stop()

@@ -1,0 +1,167 @@
+"""In-memory fakes of the controller's ports, shipped for tests of the service.
+
+They keep the semantics the reconciler relies on (resourceVersion preconditions,
+409 on a stale write, Events deduplicated by id) and let a test make any call
+fail once, to play a crash between two writes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollout.kube.errors import Conflict, NotFound
+from rollout.kube.leader import NotLeader
+from rollout.kube.mesh import MeshDocs
+from rollout.kube.workloads import Readiness
+from rollout.model import PendingEffect
+
+Doc = dict[str, Any]
+
+
+class Crash(Exception):
+    """Raised by a fake in place of a call, as if the process died right there."""
+
+
+@dataclass
+class FailOnce:
+    """Make the named call raise :class:`Crash` the next ``times`` it is made."""
+
+    armed: dict[str, int] = field(default_factory=dict)
+
+    def arm(self, call: str, times: int = 1) -> None:
+        self.armed[call] = times
+
+    def check(self, call: str) -> None:
+        if self.armed.get(call, 0) > 0:
+            self.armed[call] -= 1
+            raise Crash(call)
+
+
+class FakeCluster:
+    """Rollouts, VirtualServices and DestinationRules of one namespace, with versions."""
+
+    def __init__(self, namespace: str = "shop") -> None:
+        self.namespace = namespace
+        self.objects: dict[tuple[str, str], Doc] = {}
+        self.rv = 0
+        self.writes: list[tuple[str, str, Doc]] = []
+        self.crashes = FailOnce()
+
+    def put(self, kind: str, doc: Doc) -> Doc:
+        self.rv += 1
+        stored = copy.deepcopy(doc)
+        meta = stored.setdefault("metadata", {})
+        meta.setdefault("namespace", self.namespace)
+        meta.setdefault("uid", f"uid-{meta['name']}")
+        meta["resourceVersion"] = str(self.rv)
+        self.objects[(kind, meta["name"])] = stored
+        return copy.deepcopy(stored)
+
+    def get(self, kind: str, name: str) -> Doc:
+        if (kind, name) not in self.objects:
+            raise NotFound(f"{kind} {name} not found")
+        return copy.deepcopy(self.objects[(kind, name)])
+
+    def replace(self, kind: str, doc: Doc) -> Doc:
+        current = self.get(kind, doc["metadata"]["name"])
+        if doc["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{kind} {doc['metadata']['name']} changed")
+        if doc == current:
+            return current
+        self.writes.append((kind, doc["metadata"]["name"], copy.deepcopy(doc)))
+        return self.put(kind, doc)
+
+
+class FakeRollouts:
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+
+    def get(self, namespace: str, name: str) -> Doc:
+        return self.cluster.get("Rollout", name)
+
+    def write_status(self, rollout: Doc, status: Doc) -> Doc:
+        self.cluster.crashes.check("write_status")
+        current = self.cluster.get("Rollout", rollout["metadata"]["name"])
+        if rollout["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            raise Conflict("Rollout changed")
+        return self.cluster.replace("Rollout", {**current, "status": status})
+
+
+class FakeMesh:
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+
+    def find_virtual_service(self, namespace: str, host: str, name: str | None = None) -> Doc:
+        return self.cluster.get("VirtualService", name or "inventory-route")
+
+    def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc:
+        return self.cluster.get("DestinationRule", name or "inventory-dr")
+
+    def update(
+        self,
+        namespace: str,
+        vs_name: str,
+        dr_name: str,
+        transform: Callable[[MeshDocs], MeshDocs],
+        current: MeshDocs | None = None,
+    ) -> MeshDocs:
+        self.cluster.crashes.check("mesh_update")
+        docs = MeshDocs(
+            self.cluster.get("VirtualService", vs_name),
+            self.cluster.get("DestinationRule", dr_name),
+        )
+        wanted = transform(docs)
+        return MeshDocs(
+            self.cluster.replace("VirtualService", wanted.virtual_service),
+            self.cluster.replace("DestinationRule", wanted.destination_rule),
+        )
+
+
+@dataclass
+class FakeWorkloads:
+    ready: bool = True
+    mtls: str | None = "STRICT"
+
+    def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness:
+        return Readiness(self.ready, "ready" if self.ready else f"{subset} not ready")
+
+    def mtls_mode(self, namespace: str, root_namespace: str = "istio-system") -> str | None:
+        return self.mtls
+
+
+@dataclass
+class FakeEvents:
+    cluster: FakeCluster
+    recorded: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def record(
+        self, rollout: Doc, effect_id: str, reason: str, note: str, type_: str = "Normal"
+    ) -> bool:
+        self.cluster.crashes.check("event")
+        if effect_id in self.recorded:
+            return False
+        self.recorded[effect_id] = (reason, note)
+        return True
+
+
+@dataclass
+class FakeNotifier:
+    cluster: FakeCluster
+    sent: list[PendingEffect] = field(default_factory=list)
+
+    def notify(self, rollout: Doc, effect: PendingEffect) -> None:
+        self.cluster.crashes.check("notify")
+        if all(e.id != effect.id for e in self.sent):
+            self.sent.append(effect)
+
+
+@dataclass
+class FakeFence:
+    leader: bool = True
+
+    def fence(self) -> None:
+        if not self.leader:
+            raise NotLeader("not the leader")

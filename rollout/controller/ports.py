@@ -1,0 +1,84 @@
+"""The controller's ports: each I/O concern behind a small interface.
+
+The Kubernetes adapter (``rollout.kube``) implements them for real; tests of
+the service use the fakes in ``rollout.controller.fakes``. Notifications have a
+do-nothing implementation until a notifier is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from rollout.kube.mesh import MeshDocs
+from rollout.kube.workloads import Readiness
+from rollout.model import PendingEffect
+
+Doc = dict[str, Any]
+
+
+class Rollouts(Protocol):
+    """Our resources: read one, replace its status (409 when stale)."""
+
+    def get(self, namespace: str, name: str) -> Doc: ...
+
+    def write_status(self, rollout: Doc, status: Doc) -> Doc: ...
+
+
+class Mesh(Protocol):
+    """A service's VirtualService and DestinationRule."""
+
+    def find_virtual_service(self, namespace: str, host: str, name: str | None = None) -> Doc: ...
+
+    def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc: ...
+
+    def update(
+        self,
+        namespace: str,
+        vs_name: str,
+        dr_name: str,
+        transform: Callable[[MeshDocs], MeshDocs],
+        current: MeshDocs | None = None,
+    ) -> MeshDocs: ...
+
+
+class Workloads(Protocol):
+    """What preflight asks of the cluster."""
+
+    def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness: ...
+
+    def mtls_mode(self, namespace: str, root_namespace: str = "istio-system") -> str | None: ...
+
+
+class Events(Protocol):
+    """Kubernetes Events, once per effect id."""
+
+    def record(
+        self, rollout: Doc, effect_id: str, reason: str, note: str, type_: str = "Normal"
+    ) -> bool: ...
+
+
+class Notifier(Protocol):
+    """Tells people; must not block or raise (it queues and retries on its own)."""
+
+    def notify(self, rollout: Doc, effect: PendingEffect) -> None: ...
+
+
+class Fence(Protocol):
+    """Raises when this replica may not write (not the leader)."""
+
+    def fence(self) -> None: ...
+
+
+class NoNotifier:
+    """The do-nothing notifier: no channel configured."""
+
+    def notify(self, rollout: Doc, effect: PendingEffect) -> None:
+        return None
+
+
+class AlwaysLeader:
+    """The fence of a single replica without leader election."""
+
+    def fence(self) -> None:
+        return None

@@ -1,0 +1,44 @@
+"""The controller's configuration: flags and ``ROLLOUT_*`` environment variables.
+
+Read once at start by ``rollout controller``; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _identity() -> str:
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="ROLLOUT_", extra="forbid")
+
+    prometheus_url: str = "http://prometheus.istio-system:9090"
+    prometheus_timeout_s: float = 5.0
+    namespaces: list[str] = Field(default_factory=list, description="Empty: all namespaces.")
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    identity: str = Field(default_factory=_identity)
+    leader_election: bool = True
+    lease_name: str = "meshrollout-controller"
+    lease_namespace: str = Field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"))
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+    tick_s: float = Field(default=1.0, gt=0, description="How often due evaluations are run.")
+    watch_timeout_s: int = 30
+    resync_s: float = Field(default=30.0, gt=0, description="Reconcile everything this often.")
+    istio_version: str | None = None
+    metrics_port: int = 8080
+    metrics_host: str = "0.0.0.0"
+    log_level: str = "info"
+    log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -1,0 +1,205 @@
+"""The reconciler on fakes of its ports: write order, crashes between writes, preflight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from rollout.controller.fakes import (
+    Crash,
+    FakeCluster,
+    FakeEvents,
+    FakeFence,
+    FakeMesh,
+    FakeNotifier,
+    FakeRollouts,
+    FakeWorkloads,
+)
+from rollout.controller.reconcile import Reconciler
+from rollout.kube.leader import NotLeader
+from rollout.model import MetricVerdict, Verdict, parse_status
+from tests.unit.istio import destination_rule, seed_vs, weights
+
+T0 = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+class World:
+    """A fake cluster with the seed documents, one Rollout and a controllable clock."""
+
+    def __init__(self, **spec: Any) -> None:
+        self.cluster = FakeCluster()
+        self.now = T0
+        self.cluster.put("VirtualService", seed_vs())
+        self.cluster.put("DestinationRule", destination_rule())
+        body = {
+            "service": "inventory-service",
+            "stableSubset": "v1",
+            "canarySubset": "v2",
+            "strategy": {"stepDuration": "1m"},
+            "analysis": {"minRequests": 10},
+            **spec,
+        }
+        self.cluster.put(
+            "Rollout", {"metadata": {"name": "inventory", "generation": 1}, "spec": body}
+        )
+        self.workloads = FakeWorkloads()
+        self.events = FakeEvents(self.cluster)
+        self.notifier = FakeNotifier(self.cluster)
+        self.fence = FakeFence()
+        self.reconciler = Reconciler(
+            FakeRollouts(self.cluster),
+            FakeMesh(self.cluster),
+            self.workloads,
+            self.events,
+            self.notifier,
+            self.fence,
+            lambda: self.now,
+        )
+
+    def run(self, outcome: str | None = None, requests: int = 100) -> None:
+        verdict = None
+        if outcome is not None:
+            verdict = Verdict(
+                outcome=outcome,
+                at=self.now,
+                canary_requests=requests,
+                metrics=[MetricVerdict(name="error-rate", value=0.0, outcome="pass")],
+            )
+        self.reconciler.reconcile("shop", "inventory", verdict)
+
+    def status(self) -> Any:
+        return parse_status(self.cluster.get("Rollout", "inventory").get("status"))
+
+    def weights(self) -> list[tuple[str, int | None]]:
+        return weights(self.cluster.get("VirtualService", "inventory-route"))
+
+    def tick(self, seconds: float = 61) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_a_healthy_rollout_goes_all_the_way() -> None:
+    """Each passing evaluation after the step time moves one step; the canary ends stable."""
+    w = World()
+    w.run()
+    assert (w.status().phase, w.weights()) == ("Progressing", [("v1", 95), ("v2", 5)])
+    for expected in (25, 50, 100):
+        w.tick()
+        w.run("pass")
+        assert w.weights() == [("v1", 100 - expected), ("v2", expected)]
+    w.tick()
+    w.run("pass")
+    assert w.status().phase == "Succeeded"
+    assert w.weights() == [("v2", 100)]
+    assert w.status().outbox == []
+    assert [e.event for e in w.notifier.sent] == [
+        "started",
+        "step-promoted",
+        "step-promoted",
+        "step-promoted",
+        "succeeded",
+    ]
+
+
+def test_status_is_written_before_the_mesh() -> None:
+    """The first write of a transition is the status; the VirtualService follows it."""
+    w = World()
+    w.run()
+    kinds = [kind for kind, _, _ in w.cluster.writes]
+    assert kinds[0] == "Rollout"
+    assert kinds.index("VirtualService") > 0
+
+
+@pytest.mark.parametrize("crash_at", ["mesh_update", "event", "notify", "write_status"])
+def test_a_crash_between_writes_converges(crash_at: str) -> None:
+    """Killed between any two writes, the next reconcile finishes the job, once."""
+    w = World()
+    w.run()
+    w.tick()
+    w.cluster.crashes.arm(crash_at)
+    with pytest.raises(Crash):
+        w.run("pass")
+    w.run()  # the restarted controller, with no verdict in hand yet
+    w.run("pass")  # and its next evaluation (a crash before any write decided nothing)
+    status = w.status()
+    assert (status.step_index, status.canary_weight) == (1, 25)
+    assert w.weights() == [("v1", 75), ("v2", 25)]
+    assert status.outbox == []
+    promoted = [e for e in w.notifier.sent if e.event == "step-promoted"]
+    assert len(promoted) == 1
+    assert sorted(r for r, _ in w.events.recorded.values()) == ["Started", "StepPromoted"]
+
+
+def test_a_regression_rolls_back_and_tightens() -> None:
+    """A failing verdict: 100% stable, outlier detection tightened and its original saved."""
+    w = World()
+    w.run()
+    w.run("fail")
+    status = w.status()
+    assert status.phase == "RolledBack"
+    assert w.weights() == [("v1", 100)]
+    dr = w.cluster.get("DestinationRule", "inventory-dr")
+    assert (
+        dr["spec"]["subsets"][1]["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"] == 1
+    )
+    assert status.outlier_tightened
+    assert w.events.recorded  # RolledBack and OutlierDetectionTightened
+    reasons = sorted(r for r, _ in w.events.recorded.values())
+    assert reasons == ["OutlierDetectionTightened", "RolledBack", "Started"]
+
+
+def test_invalid_spec_fails_and_touches_nothing() -> None:
+    """An invalid spec: Failed with the field in the message, and no mesh write."""
+    w = World(strategy={"steps": [50, 5]})
+    w.run()
+    assert w.status().phase == "Failed"
+    assert "spec.strategy.steps[1]" in w.status().message
+    assert all(kind == "Rollout" for kind, _, _ in w.cluster.writes)
+
+
+def test_missing_subset_fails_without_touching_the_mesh() -> None:
+    """A DestinationRule without the canary subset: Failed, the field named, no mesh write."""
+    w = World(canarySubset="v9")
+    w.run()
+    assert w.status().phase == "Failed"
+    assert "DestinationRule.spec.subsets" in w.status().message
+    assert w.weights() == [("v1", None)]
+
+
+def test_preflight_waits_for_the_canary_and_can_block_on_mtls() -> None:
+    """Not ready: Pending, nothing moved. mTLS not STRICT with `block`: Failed."""
+    w = World()
+    w.workloads.ready = False
+    w.run()
+    assert (w.status().phase, w.weights()) == ("Pending", [("v1", None)])
+    w.workloads.ready = True
+    w.run()
+    assert w.status().phase == "Progressing"
+    strict = World(preflight={"mtls": "block"})
+    strict.workloads.mtls = "PERMISSIVE"
+    strict.run()
+    assert strict.status().phase == "Failed"
+    assert "mTLS is PERMISSIVE" in strict.status().message
+
+
+def test_a_follower_writes_nothing() -> None:
+    """Without the lease, the fence refuses the very first write."""
+    w = World()
+    w.fence.leader = False
+    with pytest.raises(NotLeader):
+        w.run()
+    assert w.cluster.writes == []
+
+
+def test_hand_edited_weights_are_put_back() -> None:
+    """Someone sets the weights by hand: the next reconcile restores them and says so."""
+    w = World()
+    w.run()
+    vs = w.cluster.get("VirtualService", "inventory-route")
+    vs["spec"]["http"][1]["route"][0]["weight"] = 10
+    vs["spec"]["http"][1]["route"][1]["weight"] = 90
+    w.cluster.put("VirtualService", vs)
+    w.run()
+    assert w.weights() == [("v1", 95), ("v2", 5)]
+    assert "DriftReverted" in [r for r, _ in w.events.recorded.values()]
