@@ -189,7 +189,7 @@ def start(
         existing = None
     try:
         if existing is None:
-            rollouts.create(ns, name, spec)
+            written = rollouts.create(ns, name, spec)
         else:
             phase = (existing.get("status") or {}).get("phase")
             old = existing.get("spec") or {}
@@ -203,16 +203,20 @@ def start(
                 "paused": False,
                 "command": {"name": "restart", "id": uuid.uuid4().hex[:12]},
             }
-            rollouts.patch_spec(ns, name, patch, existing["metadata"]["resourceVersion"])
+            written = rollouts.patch_spec(ns, name, patch, existing["metadata"]["resourceVersion"])
     except KubeError as error:
         fail(str(error), 1)
     out.print(f"rollout {name}: {stable_subset} → {version} started in {ns}", highlight=False)
     if wait:
-        sys.exit(_follow(ctx, name, live=False))
+        sys.exit(_follow(ctx, name, live=False, generation=written["metadata"].get("generation")))
 
 
-def _follow(ctx: Ctx, name: str, live: bool) -> int:
-    """Show the rollout until it ends; the exit code its end deserves."""
+def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> int:
+    """Show the rollout until it ends; the exit code its end deserves.
+
+    With ``generation``, a status the controller wrote before it saw that spec
+    (the previous run's ending) does not count.
+    """
     last = ""
     started = time.monotonic()
 
@@ -221,6 +225,8 @@ def _follow(ctx: Ctx, name: str, live: bool) -> int:
 
     def finished(obj: dict[str, Any]) -> bool:
         status = obj.get("status") or {}
+        if generation is not None and (status.get("observedGeneration") or 0) < generation:
+            return False
         if status.get("phase") in TERMINAL_PHASES:
             return True
         return status.get("phase") == "Failed" and time.monotonic() - started > 2

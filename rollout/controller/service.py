@@ -137,11 +137,14 @@ class Controller:
         return self.elector is None or self.elector.is_leader()
 
     def ready(self) -> bool:
-        return all(w.relists > 0 for w in self.watchers)
+        """Started, and every watch has listed once (the caches are warm)."""
+        return bool(self.watchers) and all(w.relists > 0 for w in self.watchers)
 
     def healthy(self) -> bool:
-        worker_ok = self._worker is None or self._worker.is_alive()
-        return worker_ok and self.scheduler.running
+        """The worker thread and the scheduler are alive (once started)."""
+        if self._worker is None:
+            return not self.stopping.is_set()  # still starting
+        return self._worker.is_alive() and self.scheduler.running
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Controller:

@@ -212,6 +212,7 @@ class Stack:
 
     # -- the controller ----------------------------------------------------------------
     def start_controller(self, identity: str = "ctl-a", **extra: str) -> subprocess.Popen[bytes]:
+        self.metrics_port = free_port()
         log = (self.workdir / f"controller-{identity}.log").open("ab")
         args = [
             sys.executable,
@@ -235,7 +236,7 @@ class Stack:
             "--retry-period",
             "0.5",
             "--metrics-port",
-            str(free_port()),
+            str(self.metrics_port),
             "--log-format",
             "json",
         ]

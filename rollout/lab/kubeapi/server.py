@@ -324,30 +324,10 @@ class _Handler(BaseHTTPRequestHandler):
         verb = self._verb(method, r, query)
         user = self.headers.get("X-Remote-User") or self.headers.get("User-Agent") or ""
         fault = self.api.faults.before(verb, user)
-        code, rv, doc = 0, "", None
-        try:
-            if fault is not None:
-                raise ApiError(
-                    fault,
-                    "Conflict" if fault == 409 else "InternalError",
-                    f"injected fault {fault}",
-                )
-            if verb == "watch":
-                code = 200
-                self._watch(r, query, user)
-                return
-            code, doc = self.api.handle(
-                method, r, query, body, self.headers.get("Content-Type", "")
-            )
-            rv = str((doc.get("metadata") or {}).get("resourceVersion", ""))
-            if self.api.faults.lose_response(verb, user):
-                code = 500  # applied, but the caller never learns it
-                doc = ApiError(500, "InternalError", "injected fault: response lost").status()
-            self._send(code, doc)
-        except ApiError as error:
-            code = error.code
-            raise
-        finally:
+
+        def audit(code: int, rv: str = "") -> None:
+            # Recorded before the answer goes out, so a client that got its answer
+            # always finds its request in the log.
             created = (body.get("metadata") or {}).get("name") if isinstance(body, dict) else None
             self.api.audit.record(
                 verb=verb,
@@ -361,6 +341,27 @@ class _Handler(BaseHTTPRequestHandler):
                 patch_type=self.headers.get("Content-Type", "") if method == "PATCH" else "",
                 body=body,
             )
+
+        try:
+            if fault is not None:
+                reason = "Conflict" if fault == 409 else "InternalError"
+                raise ApiError(fault, reason, f"injected fault {fault}")
+            if verb == "watch":
+                audit(200)
+                self._watch(r, query, user)
+                return
+            code, doc = self.api.handle(
+                method, r, query, body, self.headers.get("Content-Type", "")
+            )
+        except ApiError as error:
+            audit(error.code)
+            raise
+        rv = str((doc.get("metadata") or {}).get("resourceVersion", ""))
+        if self.api.faults.lose_response(verb, user):
+            code = 500  # applied, but the caller never learns it
+            doc = ApiError(500, "InternalError", "injected fault: response lost").status()
+        audit(code, rv)
+        self._send(code, doc)
 
     def _watch(self, r: _Route, query: dict[str, str], user: str) -> None:
         match = _label_match(query.get("labelSelector"))
