@@ -241,11 +241,10 @@ def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> i
     else:
         while True:
             status = obj.get("status") or {}
-            line = (
-                f"{status.get('phase') or 'Pending'} {status.get('canaryWeight', 0)}% "
-                f"{status.get('message', '')}"
-            )
-            if line != last:
+            phase = status.get("phase") or "Pending"
+            line = f"{phase} {status.get('canaryWeight', 0)}% {status.get('message', '')}"
+            caught_up = generation is None or (status.get("observedGeneration") or 0) >= generation
+            if line != last and caught_up:
                 out.print(line, highlight=False)
                 last = line
             if finished(obj):

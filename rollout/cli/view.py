@@ -11,7 +11,6 @@ from typing import Any
 
 from rich.console import Group
 from rich.panel import Panel
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -63,7 +62,8 @@ def status_panel(rollout: Doc) -> Panel:
                 f"   plan {' → '.join(str(s.weight) for s in status.plan)}"
             )
         )
-        lines.append(ProgressBar(total=steps, completed=done, width=40))
+        bar = "".join("█" if i < done else "░" for i in range(steps))
+        lines.append(Text(f"[{bar}]", style=COLOURS.get(phase, "white")))
     verdict = status.last_verdict
     if verdict is not None:
         table = Table(box=None, show_header=True, header_style="bold")
