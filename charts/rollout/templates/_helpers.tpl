@@ -1,0 +1,58 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "rollout.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "rollout.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rollout.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rollout.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "rollout.labels" -}}
+{{ include "rollout.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "rollout.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "rollout.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rollout.leaseName" -}}
+{{- printf "%s-leader" (include "rollout.fullname" .) -}}
+{{- end -}}
+
+{{/* The rules the controller needs in the namespaces it watches (see rollout/kube/resources.py). */}}
+{{- define "rollout.watchRules" -}}
+- apiGroups: ["meshrollout.dev"]
+  resources: ["rollouts"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["meshrollout.dev"]
+  resources: ["rollouts/status"]
+  verbs: ["update"]
+- apiGroups: ["networking.istio.io"]
+  resources: ["virtualservices", "destinationrules"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["security.istio.io"]
+  resources: ["peerauthentications"]
+  verbs: ["list"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}

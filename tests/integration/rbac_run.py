@@ -1,0 +1,131 @@
+"""Drive the real controller (in process) through every path that talks to the API,
+against the emulator with reads audited, and report the calls it made.
+
+Used by the chart's RBAC test: what the chart grants must equal what this records.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rollout.analysis.prometheus import PrometheusSource
+from rollout.controller.service import Controller
+from rollout.controller.settings import Settings
+from rollout.kube import KubeClient
+from rollout.lab.kubeapi import KubeAPI
+from rollout.lab.prometheus import free_port
+from rollout.model import MetricVerdict, Verdict
+from tests.e2e.harness import NS, seed_documents
+
+IDENTITY = "rbac-probe"
+
+
+def _api_group(resource_key: str) -> tuple[str, str]:
+    plural, _, group = resource_key.partition(".")
+    return group, plural
+
+
+def run_controller_and_record() -> set[tuple[str, str, str]]:
+    api = KubeAPI.start()
+    api.audit.reads = True
+    try:
+        seed_documents(api)
+        kubeconfig = api.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig", NS)
+        settings = Settings(
+            kubeconfig=str(kubeconfig),
+            identity=IDENTITY,
+            lease_namespace=NS,
+            tick_s=0.2,
+            lease_duration_s=3,
+            renew_deadline_s=2,
+            retry_period_s=0.5,
+            prometheus_url=f"http://127.0.0.1:{free_port()}",
+            metrics_port=0,
+        )
+        kube = KubeClient.connect(str(kubeconfig), identity=IDENTITY)
+        controller = Controller(
+            settings, kube, PrometheusSource(settings.prometheus_url, timeout_s=0.2, retries=0)
+        )
+        controller.start()
+        rollouts = api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
+        assert rollouts is not None
+        spec = {
+            "service": "inventory-service",
+            "stableSubset": "v1",
+            "canarySubset": "v2",
+            "virtualService": "inventory-route",
+            "destinationRule": "inventory-dr",
+            "preflight": {"mtls": "block"},
+        }
+        api.store.create(rollouts, NS, {"metadata": {"name": "probe"}, "spec": spec})
+
+        def status() -> dict[str, object]:
+            return api.store.get(rollouts, NS, "probe").get("status") or {}
+
+        def command(name: str) -> None:
+            api.store.update(
+                rollouts,
+                NS,
+                "probe",
+                lambda d: {
+                    **d,
+                    "spec": {
+                        **d["spec"],
+                        "command": {"name": name, "id": f"{name}-{time.monotonic()}"},
+                    },
+                },
+            )
+
+        _wait(lambda: status().get("phase") == "Progressing")
+        command("promote")
+        _wait(lambda: status().get("canaryWeight") == 25)
+        command("abort")  # a rollback: VirtualService patched back
+        _wait(lambda: status().get("phase") == "RolledBack" and not status().get("outbox"))
+        # A regression path tightens the DestinationRule: a second rollout to v3.
+        api.store.update(
+            rollouts,
+            NS,
+            "probe",
+            lambda d: {**d, "spec": {**d["spec"], "canarySubset": "v3", "command": None}},
+        )
+        _wait(
+            lambda: status().get("canarySubset") == "v3" and status().get("phase") == "Progressing"
+        )
+        failing = Verdict(
+            outcome="fail",
+            at=datetime.now(UTC),
+            canary_requests=100,
+            reason="probe",
+            metrics=[MetricVerdict(name="error-rate", value=0.5, threshold=0.01, outcome="fail")],
+        )
+        controller.queue.put((NS, "probe"), failing)
+        _wait(
+            lambda: (
+                status().get("phase") == "RolledBack"
+                and not status().get("outbox")
+                and status().get("replacedOutlierDetection") is None
+                and status().get("outlierTightened") is True
+            )
+        )
+        controller.stop()
+        calls = set()
+        for entry in api.audit.entries():
+            if entry.user != IDENTITY:
+                continue
+            group, plural = _api_group(entry.resource)
+            resource = f"{plural}/{entry.subresource}" if entry.subresource else plural
+            calls.add((group, resource, entry.verb))
+        return calls
+    finally:
+        api.stop()
+
+
+def _wait(condition: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out at {datetime.now(UTC)}")
+        time.sleep(0.05)

@@ -1,0 +1,194 @@
+"""The Helm chart, rendered by Helm's own engine (helm-python-sdk), validated against the
+Kubernetes OpenAPI schemas (kubernetes-validate), and its RBAC held to what the controller
+really calls."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from rollout.lab.kubeapi.validation import SchemaChecker
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "rollout"
+KUBE_VERSION = "1.33.0"
+
+OPTIONS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "namespaced": {"rbac": {"namespaced": True}, "watchNamespaces": ["shop", "payments"]},
+    "watch-two-namespaces": {"watchNamespaces": ["shop", "payments"]},
+    "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"a": "b"}}}},
+    "network-policy": {"networkPolicy": {"enabled": True}},
+    "dashboard": {"grafanaDashboard": {"enabled": True}},
+    "slack": {"slack": {"secretName": "slack-token"}},
+    "single-replica": {
+        "replicaCount": 1,
+        "leaderElection": {"enabled": False},
+        "podDisruptionBudget": {"enabled": False},
+    },
+}
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every manifest the chart renders with ``values``, as dicts."""
+    with helm.Chart.load(str(CHART)) as chart:
+        files = chart.render(values, name="meshrollout", namespace="meshrollout")
+    docs = []
+    for name, text in files.items():
+        if name.endswith(".txt"):
+            continue
+        docs += [d for d in yaml.safe_load_all(text) if d]
+    return docs
+
+
+@pytest.mark.parametrize("values", OPTIONS.values(), ids=OPTIONS.keys())
+def test_every_manifest_is_valid_kubernetes(values: dict[str, Any]) -> None:
+    """Each rendered manifest passes the Kubernetes schemas (strict: no unknown fields)."""
+    docs = render(values)
+    assert docs
+    for doc in docs:
+        if doc["kind"] == "ServiceMonitor":
+            continue  # checked against the Service below: no operator CRD schema offline
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_the_crd_is_valid_and_accepts_the_readme_example() -> None:
+    """The generated CRD is a valid CustomResourceDefinition and admits the README's Rollout."""
+    crd = yaml.safe_load((CHART / "crds" / "rollouts.meshrollout.dev.yaml").read_text())
+    kubernetes_validate.validate(crd, KUBE_VERSION, strict=True)
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"```yaml\n(apiVersion: meshrollout.dev.*?)```", readme, re.S)
+    assert found is not None, "the README shows no Rollout example"
+    example = yaml.safe_load(found.group(1))
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    admitted, causes = SchemaChecker(schema).admit(example)
+    assert causes == []
+    assert admitted["spec"]["strategy"]["steps"] == [5, 25, 50, 100]
+
+
+def test_service_monitor_scrapes_the_metrics_service() -> None:
+    """The ServiceMonitor selects the metrics Service and names its port."""
+    docs = render(OPTIONS["service-monitor"])
+    monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {
+        p["name"] for p in service["spec"]["ports"]
+    }
+
+
+def test_the_pod_is_locked_down() -> None:
+    """Non-root, read-only root, no escalation, no capabilities, seccomp, spread, probes."""
+    deployment = next(d for d in render({}) if d["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert deployment["spec"]["replicas"] == 2
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert (sc["readOnlyRootFilesystem"], sc["allowPrivilegeEscalation"]) == (True, False)
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["limits"]["memory"] == "256Mi"
+    assert spec["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert "--lease-name=meshrollout-leader" in container["args"]
+
+
+def test_the_dashboard_is_grafana_json() -> None:
+    """The dashboard ConfigMap holds Grafana JSON over the controller's own series."""
+    import json
+
+    config_map = next(d for d in render(OPTIONS["dashboard"]) if d["kind"] == "ConfigMap")
+    dashboard = json.loads(config_map["data"]["meshrollout.json"])
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for series in (
+        "meshrollout_rollouts",
+        "meshrollout_canary_weight",
+        "meshrollout_rollbacks",
+        "meshrollout_verdicts",
+        "meshrollout_reconcile_duration_seconds",
+    ):
+        assert series in exprs
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        pytest.param({"replicaCount": -1}, "minimum", id="negative-replicas"),
+        pytest.param({"replicaCount": "two"}, "replicaCount", id="wrong-type"),
+        pytest.param({"replicas": 2}, "replicas", id="unknown-key"),
+        pytest.param({"image": {"tag": 3}}, "tag", id="nested-wrong-type"),
+        pytest.param({"logLevel": "loud"}, "logLevel", id="bad-enum"),
+        pytest.param({"prometheus": {"url": "prometheus:9090"}}, "url", id="url-without-scheme"),
+        pytest.param({"watchNamespaces": ["Shop"]}, "watchNamespaces", id="bad-namespace"),
+        pytest.param({"metrics": {"port": 70000}}, "port", id="port-out-of-range"),
+    ],
+)
+def test_values_schema_rejects_bad_values(values: dict[str, Any], words: str) -> None:
+    """values.schema.json refuses wrong types, unknown keys and out-of-range numbers."""
+    with pytest.raises(helm.HelmValuesError, match=words):
+        render(values)
+
+
+def test_readme_install_command_matches_the_chart() -> None:
+    """The README's `helm install` line renders: every --set it shows is a real value."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"helm install (.*?)\n(?!\s)", readme.replace("\\\n", " "), re.S)
+    assert command is not None, "the README shows no helm install"
+    values: dict[str, Any] = {}
+    for key, value in re.findall(r"--set\s+([\w.]+)=(\S+)", command.group(1)):
+        node = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = int(value) if value.isdigit() else value
+    assert values, "the README's helm install sets nothing"
+    assert render(values)
+
+
+def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    rules = [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d["rules"]]
+    return {
+        (g, res, verb)
+        for r in rules
+        for g in r["apiGroups"]
+        for res in r["resources"]
+        for verb in r["verbs"]
+    }
+
+
+def test_rbac_has_no_wildcards() -> None:
+    """Every rule names its groups, resources and verbs."""
+    for values in OPTIONS.values():
+        for group, resource, verb in granted(render(values)):
+            assert "*" not in (group, resource, verb)
+
+
+@pytest.fixture(scope="module")
+def controller_calls() -> set[tuple[str, str, str]]:
+    """Run the controller against the emulator through a whole rollout and a rollback,
+    with reads audited too; yield the (group, resource, verb) it used."""
+    from tests.integration.rbac_run import run_controller_and_record
+
+    return run_controller_and_record()
+
+
+def test_rbac_grants_exactly_what_the_controller_uses(
+    controller_calls: set[tuple[str, str, str]],
+) -> None:
+    """A verb the adapter starts using without a grant fails this test, and so does a
+    grant nobody uses (the Slack Secret is granted only when configured)."""
+    from rollout.kube.resources import CALLS
+
+    assert controller_calls == CALLS, "rollout/kube/resources.py CALLS is out of date"
+    for values in (OPTIONS["defaults"], OPTIONS["namespaced"]):
+        assert granted(render(values)) == controller_calls
