@@ -30,6 +30,8 @@ from rollout.kube import KubeClient, KubeError
 @click.option("--retry-period", "retry_period_s", type=float)
 @click.option("--tick", "tick_s", type=float, help="Seconds between evaluation rounds.")
 @click.option("--metrics-port", type=int, help="Port of /metrics, /healthz and /readyz.")
+@click.option("--secrets-namespace", help="Where notification Secrets live (default: own).")
+@click.option("--slack-base-url", help="Slack's Web API base URL (a local receiver in tests).")
 @click.option("--log-level")
 @click.option("--log-format", type=click.Choice(["json", "console"]))
 def controller(**flags: object) -> None:

@@ -152,10 +152,14 @@ class FakeNotifier:
     cluster: FakeCluster
     sent: list[PendingEffect] = field(default_factory=list)
 
-    def notify(self, rollout: Doc, effect: PendingEffect) -> None:
+    def notify(self, rollout: Doc, effect: PendingEffect) -> bool:
         self.cluster.crashes.check("notify")
         if all(e.id != effect.id for e in self.sent):
             self.sent.append(effect)
+        return True
+
+    def thread(self, rollout: Doc) -> str | None:
+        return None
 
 
 @dataclass

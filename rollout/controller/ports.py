@@ -61,7 +61,13 @@ class Events(Protocol):
 class Notifier(Protocol):
     """Tells people; must not block or raise (it queues and retries on its own)."""
 
-    def notify(self, rollout: Doc, effect: PendingEffect) -> None: ...
+    def notify(self, rollout: Doc, effect: PendingEffect) -> bool:
+        """True once delivered; False while queued (the effect stays in the outbox)."""
+        ...
+
+    def thread(self, rollout: Doc) -> str | None:
+        """The Slack thread the rollout's current run lives in, if any."""
+        ...
 
 
 class Fence(Protocol):
@@ -73,7 +79,10 @@ class Fence(Protocol):
 class NoNotifier:
     """The do-nothing notifier: no channel configured."""
 
-    def notify(self, rollout: Doc, effect: PendingEffect) -> None:
+    def notify(self, rollout: Doc, effect: PendingEffect) -> bool:
+        return True
+
+    def thread(self, rollout: Doc) -> str | None:
         return None
 
 

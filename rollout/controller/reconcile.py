@@ -205,6 +205,9 @@ class Reconciler:
             if replaced != status.replaced_outlier_detection and status.outlier_tightened:
                 status = status.model_copy(update={"replaced_outlier_detection": replaced})
         delivered = self._deliver(obj, status)
+        thread = self.notifier.thread(obj)
+        if thread is not None and thread != status.slack_thread_ts:
+            status = status.model_copy(update={"slack_thread_ts": thread})
         if delivered or status != parse_status(obj.get("status")):
             remaining = [e for e in status.outbox if e.id not in delivered]
             status = status.model_copy(update={"outbox": remaining})
@@ -233,8 +236,8 @@ class Reconciler:
                 if effect.kind == "event":
                     self.fence.fence()
                     self.events.record(obj, effect.id, effect.reason, effect.message, effect.type)
-                else:
-                    self.notifier.notify(obj, effect)
+                elif not self.notifier.notify(obj, effect):
+                    continue  # queued: it stays in the outbox until delivered
             except KubeError:
                 continue
             sent.add(effect.id)

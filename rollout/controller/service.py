@@ -28,7 +28,7 @@ from rollout.analysis.judge import judge
 from rollout.analysis.observations import Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, render_check
-from rollout.controller.ports import AlwaysLeader, Fence, NoNotifier, Notifier
+from rollout.controller.ports import AlwaysLeader, Fence, Notifier
 from rollout.controller.reconcile import Reconciler, Result
 from rollout.controller.settings import Settings
 from rollout.controller.telemetry import HealthServer, Metrics
@@ -47,6 +47,7 @@ from rollout.kube import (
 )
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.model import Verdict, parse_duration
+from rollout.notify import ChannelFactory, KubeSecrets, QueueNotifier
 
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
@@ -100,12 +101,22 @@ class Controller:
     settings: Settings
     kube: KubeClient
     source: PrometheusSource
-    notifier: Notifier = field(default_factory=NoNotifier)
+    notifier: Notifier | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         s = self.settings
         self.metrics = Metrics()
+        self.queue = WorkQueue()
+        self._delivery: QueueNotifier | None = None
+        if self.notifier is None:
+            factory = ChannelFactory(KubeSecrets(self.kube, s.secrets_namespace), s.slack_base_url)
+            self._delivery = QueueNotifier(
+                factory,
+                on_delivered=self.queue.put,
+                on_error=lambda channel: self.metrics.notify_errors.labels(channel).inc(),
+            )
+            self.notifier = self._delivery
         self.mesh = MeshClient(self.kube, s.istio_version)
         self.elector: LeaderElector | None = None
         fence: Fence = AlwaysLeader()
@@ -124,7 +135,6 @@ class Controller:
             fence,
             self.clock,
         )
-        self.queue = WorkQueue()
         self.keys: set[Key] = set()  # every Rollout the watches have shown us
         self.known: dict[Key, Known] = {}
         self.stopping = threading.Event()
@@ -170,6 +180,8 @@ class Controller:
         self.scheduler.start()
         self._worker = threading.Thread(target=self.work, name="worker", daemon=True)
         self._worker.start()
+        if self._delivery is not None:
+            self._delivery.start()
         log.info("controller started", identity=s.identity, namespaces=s.namespaces or "all")
         return self
 
@@ -180,6 +192,8 @@ class Controller:
             self.scheduler.shutdown(wait=True)
         if self._worker is not None:
             self._worker.join(timeout=30)
+        if self._delivery is not None:
+            self._delivery.stop()
         if self.elector is not None:
             self.elector.stopping.set()
             self.elector.release()

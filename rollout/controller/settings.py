@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     watch_timeout_s: int = 30
     resync_s: float = Field(default=30.0, gt=0, description="Reconcile everything this often.")
     istio_version: str | None = None
+    secrets_namespace: str = Field(
+        default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"),
+        description="Where notification Secrets are read (the controller's namespace).",
+    )
+    slack_base_url: str = "https://slack.com/api/"
     metrics_port: int = 8080
     metrics_host: str = "0.0.0.0"
     log_level: str = "info"

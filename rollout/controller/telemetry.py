@@ -56,6 +56,12 @@ class Metrics:
         self.api_errors = Counter(
             "meshrollout_kube_api_errors", "Kubernetes API errors.", ["kind"], registry=r
         )
+        self.notify_errors = Counter(
+            "meshrollout_notification_errors",
+            "Failed notification attempts.",
+            ["channel"],
+            registry=r,
+        )
         self.is_leader = Gauge("meshrollout_leader", "1 while this replica leads.", registry=r)
 
     def render(self) -> bytes:

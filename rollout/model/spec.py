@@ -197,8 +197,13 @@ class WebhookNotifications(CamelModel):
 
 
 class Notifications(CamelModel):
+    """Where to tell people. Secrets are read from the controller's own namespace."""
+
     slack: SlackNotifications | None = None
     webhook: WebhookNotifications | None = None
+    links: dict[str, Annotated[str, Field(pattern=r"^https?://")]] = Field(
+        default_factory=dict, description="Named links shown in messages (Grafana, Kiali)."
+    )
 
 
 class Preflight(CamelModel):

@@ -132,6 +132,9 @@ class RolloutStatus(CamelModel):
     observed_generation: int | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     outbox: list[PendingEffect] = Field(default_factory=list)
+    slack_thread_ts: str | None = Field(
+        default=None, description="The Slack message this run's events reply to."
+    )
 
     @property
     def stage(self) -> Stage | None:

@@ -1,0 +1,164 @@
+"""Where notifications go: a Slack bot (one thread per release), a Slack incoming
+webhook, a generic JSON webhook. Each channel sends one event or raises
+:class:`DeliveryError`; retries across failures are the queue's (``notifier``).
+
+``slack_sdk`` does the talking, with its retry handlers for rate limits
+(Retry-After honoured), server errors and broken connections. Errors are
+reduced to their kind and status before they leave this module, so a token or
+a webhook URL can never reach a log line, an Event or the status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from rollout.model import PendingEffect
+from rollout.notify.messages import (
+    Release,
+    event_blocks,
+    event_text,
+    headline,
+    parent_blocks,
+    webhook_payload,
+)
+
+EVENT_TYPE = "meshrollout_event"
+
+
+class DeliveryError(Exception):
+    """A channel could not take a message now. The text never holds a secret."""
+
+
+def _handlers() -> list[Any]:
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(2),
+        ConnectionErrorRetryHandler(2),
+    ]
+
+
+class Channel(Protocol):
+    """One destination for a rollout's events."""
+
+    name: str
+
+    def send(self, release: Release, effect: PendingEffect, thread: str | None) -> str | None:
+        """Deliver one event; return the thread it now lives in (Slack bot), if any."""
+        ...
+
+
+@dataclass
+class SlackBot:
+    """A bot token: the release is one message kept current, each event a reply in its thread."""
+
+    token: str
+    channel: str
+    base_url: str = "https://slack.com/api/"
+    name: str = "slack"
+    _client: WebClient | None = None
+    _seen: dict[str, set[str]] = field(default_factory=dict)  # thread ts → ids already in it
+
+    @property
+    def client(self) -> WebClient:
+        if self._client is None:
+            self._client = WebClient(
+                token=self.token, base_url=self.base_url, timeout=10, retry_handlers=_handlers()
+            )
+        return self._client
+
+    def send(self, release: Release, effect: PendingEffect, thread: str | None) -> str | None:
+        try:
+            if thread is None:
+                head = self.client.chat_postMessage(
+                    channel=self.channel, text=headline(release), blocks=parent_blocks(release)
+                )
+                thread = str(head["ts"])
+                self._seen[thread] = set()
+            if effect.id not in self._already_posted(thread):
+                self.client.chat_postMessage(
+                    channel=self.channel,
+                    thread_ts=thread,
+                    text=event_text(release, effect),
+                    blocks=event_blocks(release, effect),
+                    metadata={"event_type": EVENT_TYPE, "event_payload": {"id": effect.id}},
+                )
+                self._seen[thread].add(effect.id)
+            self.client.chat_update(
+                channel=self.channel,
+                ts=thread,
+                text=headline(release),
+                blocks=parent_blocks(release),
+            )
+        except SlackApiError as error:
+            raise DeliveryError(
+                f"slack: {error.response.get('error', 'error')} ({error.response.status_code})"
+            ) from None
+        except (SlackRequestError, OSError) as error:
+            raise DeliveryError(f"slack: {type(error).__name__}") from None
+        return thread
+
+    def _already_posted(self, thread: str) -> set[str]:
+        """Ids of events already in the thread: after a restart, read them back once."""
+        if thread not in self._seen:
+            replies = self.client.conversations_replies(
+                channel=self.channel, ts=thread, include_all_metadata=True, limit=200
+            )
+            self._seen[thread] = {
+                str(((m.get("metadata") or {}).get("event_payload") or {}).get("id"))
+                for m in replies.get("messages") or []
+                if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE
+            }
+        return self._seen[thread]
+
+
+@dataclass
+class SlackWebhook:
+    """An incoming webhook: one message per event, for teams without a bot."""
+
+    url: str
+    name: str = "slack-webhook"
+
+    def send(self, release: Release, effect: PendingEffect, thread: str | None) -> str | None:
+        client = WebhookClient(self.url, timeout=10, retry_handlers=_handlers())
+        try:
+            response = client.send(
+                text=event_text(release, effect), blocks=event_blocks(release, effect)
+            )
+        except (SlackRequestError, OSError) as error:
+            raise DeliveryError(f"slack webhook: {type(error).__name__}") from None
+        if not 200 <= response.status_code < 300:
+            raise DeliveryError(f"slack webhook: HTTP {response.status_code}")
+        return thread
+
+
+@dataclass
+class JsonWebhook:
+    """Any HTTP endpoint taking the versioned JSON payload (other chat tools, automation)."""
+
+    url: str
+    name: str = "webhook"
+
+    def send(self, release: Release, effect: PendingEffect, thread: str | None) -> str | None:
+        try:
+            response = requests.post(
+                self.url,
+                json=webhook_payload(release, effect),
+                timeout=10,
+                headers={"Idempotency-Key": effect.id},
+            )
+        except requests.RequestException as error:
+            raise DeliveryError(f"webhook: {type(error).__name__}") from None
+        if not 200 <= response.status_code < 300:
+            raise DeliveryError(f"webhook: HTTP {response.status_code}")
+        return thread

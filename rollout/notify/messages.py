@@ -1,0 +1,185 @@
+"""What a release looks like in Slack and in the generic JSON webhook. Pure.
+
+One Slack message per release (the thread head, kept current), and one reply
+per event: started (service, stable → canary, plan), step promoted (weight,
+each metric against its threshold), paused (why), rolled back (the failing
+metric with value and threshold, the outlier settings applied), succeeded
+(duration). The generic webhook carries the same facts as versioned JSON.
+Secrets never pass through here: only the Rollout and the effect do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rollout.model import MetricVerdict, PendingEffect, SpecError, parse_status
+
+WEBHOOK_VERSION = "meshrollout.dev/v1"
+EMOJI = {
+    "started": ":rocket:",
+    "step-promoted": ":arrow_up:",
+    "paused": ":double_vertical_bar:",
+    "resumed": ":arrow_forward:",
+    "rolled-back": ":rotating_light:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+}
+
+
+@dataclass(frozen=True)
+class Release:
+    """The facts of one Rollout that messages show."""
+
+    namespace: str
+    name: str
+    service: str
+    stable: str
+    canary: str
+    plan: list[int]
+    phase: str
+    canary_weight: int
+    step_index: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def step_text(self) -> str:
+        if self.step_index is None or not self.plan:
+            return "not started"
+        return f"step {self.step_index + 1}/{len(self.plan)}"
+
+
+def release_of(rollout: dict[str, Any]) -> Release:
+    spec, meta = rollout.get("spec") or {}, rollout["metadata"]
+    try:
+        status = parse_status(rollout.get("status"))
+    except SpecError:
+        status = parse_status(None)
+    return Release(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        service=str(spec.get("service", "")),
+        stable=status.stable_subset or str(spec.get("stableSubset", "")),
+        canary=status.canary_subset or str(spec.get("canarySubset", "")),
+        plan=[s.weight for s in status.plan],
+        phase=status.phase or "Pending",
+        canary_weight=status.canary_weight,
+        step_index=status.step_index,
+        started_at=status.started_at,
+        finished_at=status.finished_at,
+        links=dict(((spec.get("notifications") or {}).get("links")) or {}),
+    )
+
+
+def _metric_line(m: MetricVerdict) -> str:
+    mark = {"pass": ":white_check_mark:", "fail": ":x:", "nodata": ":grey_question:"}[m.outcome]
+    value = "no data" if m.value is None else f"{m.value:.4g}"
+    limit = "" if m.threshold is None else f" (limit {m.op} {m.threshold:g})"
+    return f"{mark} `{m.name}` {value}{limit}, n={m.samples}"
+
+
+def _duration(release: Release) -> str:
+    if release.started_at is None or release.finished_at is None:
+        return ""
+    seconds = int((release.finished_at - release.started_at).total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def headline(release: Release) -> str:
+    """One line: the thread head's text, and every message's notification fallback."""
+    return (
+        f"{release.service} ({release.namespace}/{release.name}): {release.stable} → "
+        f"{release.canary} · {release.phase} · canary {release.canary_weight}% "
+        f"({release.step_text})"
+    )
+
+
+def _links(release: Release) -> list[dict[str, Any]]:
+    if not release.links:
+        return []
+    text = " · ".join(f"<{url}|{name}>" for name, url in sorted(release.links.items()))
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]
+
+
+def parent_blocks(release: Release) -> list[dict[str, Any]]:
+    """The thread head: the release at a glance, updated in place as it moves."""
+    plan = (
+        " → ".join(
+            f"*{w}%*" if i == release.step_index else f"{w}%" for i, w in enumerate(release.plan)
+        )
+        or "—"
+    )
+    return [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f"Release {release.service} {release.canary}"},
+        },
+        {
+            "type": "section",
+            "fields": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"*Stable → canary*\n{release.stable} → {release.canary}",
+                },
+                {"type": "mrkdwn", "text": f"*Phase*\n{release.phase}"},
+                {"type": "mrkdwn", "text": f"*Canary weight*\n{release.canary_weight}%"},
+                {"type": "mrkdwn", "text": f"*Plan*\n{plan}"},
+            ],
+        },
+        *_links(release),
+    ]
+
+
+def event_text(release: Release, effect: PendingEffect) -> str:
+    emoji = EMOJI.get(effect.event, ":information_source:")
+    return f"{emoji} {release.service} {release.canary}: {effect.message}"
+
+
+def event_blocks(release: Release, effect: PendingEffect) -> list[dict[str, Any]]:
+    """One event, readable at a glance."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": event_text(release, effect)}}
+    ]
+    details: list[str] = []
+    if effect.event == "started":
+        details.append(f"Plan: {' → '.join(f'{w}%' for w in release.plan)}")
+    verdict = effect.verdict
+    if verdict is not None and effect.event in ("step-promoted", "rolled-back", "paused"):
+        shown = verdict.failing() if effect.event == "rolled-back" else verdict.metrics
+        details += [_metric_line(m) for m in shown or verdict.metrics]
+    if effect.outlier_detection:
+        settings = ", ".join(f"{k}: {v}" for k, v in sorted(effect.outlier_detection.items()))
+        details.append(f"Outlier detection tightened on {release.canary}: {settings}")
+    if effect.event == "succeeded" and _duration(release):
+        details.append(f"Took {_duration(release)}")
+    if details:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(details)}})
+    return blocks + _links(release)
+
+
+def webhook_payload(release: Release, effect: PendingEffect) -> dict[str, Any]:
+    """The generic webhook's JSON (documented in the README; ``version`` changes on breaks)."""
+    return {
+        "version": WEBHOOK_VERSION,
+        "id": effect.id,
+        "event": effect.event,
+        "message": effect.message,
+        "rollout": {
+            "namespace": release.namespace,
+            "name": release.name,
+            "service": release.service,
+            "stable": release.stable,
+            "canary": release.canary,
+            "phase": release.phase,
+            "plan": release.plan,
+        },
+        "canaryWeight": effect.canary_weight,
+        "stepIndex": effect.step_index,
+        "verdict": effect.verdict.wire() if effect.verdict else None,
+        "outlierDetection": effect.outlier_detection,
+        "links": release.links,
+    }
