@@ -8,7 +8,8 @@ Pure. Each metric is judged on the step so far (since the step started):
   ``maxP99Ms``;
 * ``error-rate-vs-stable`` and ``p99-vs-stable`` (``compareWithStable``): the
   canary no worse than stable beyond ``tolerance`` (plus a small absolute
-  slack, so 0 errors against 1 is not a regression);
+  slack, so 0 errors against 1 is not a regression; and a P99 in the same
+  histogram bucket as stable's is never "worse": buckets are the resolution);
 * each custom check within its ``min``/``max``.
 
 The verdict is *fail* if any metric fails, *pass* if every metric passes, and
@@ -85,7 +86,11 @@ def judge(
         slack = 1 + analysis.tolerance
         s_rate, s_p99 = stable.error_rate, stable.quantile(0.99)
         rate_limit = None if s_rate is None else s_rate * slack + 0.1 * analysis.max_error_rate
-        p99_limit = None if s_p99 is None else s_p99 * slack + LATENCY_SLACK_MS
+        p99_limit = (
+            None
+            if s_p99 is None
+            else max(s_p99 * slack + LATENCY_SLACK_MS, _bucket_top(stable.buckets, s_p99))
+        )
         vs_rate = _at_most("error-rate-vs-stable", rate, rate_limit, m)
         vs_p99 = _at_most("p99-vs-stable", p99, p99_limit, m)
         if stage.weight == 100 and not stable.has_data:
@@ -115,6 +120,13 @@ def judge(
         reason = f"common-mode incident: stable breaks {', '.join(common)} too"
         return _verdict(observed, held, n, reason)
     return _verdict(observed, metrics, n, "")
+
+
+def _bucket_top(buckets: tuple[tuple[float, float], ...], value: float) -> float:
+    """The upper bound of the bucket ``value`` falls in: a P99 read from buckets is only
+    known to that resolution, so a canary in the same bucket as stable is no worse."""
+    finite = [le for le, _ in buckets if le != float("inf") and le >= value]
+    return min(finite) if finite else value
 
 
 def _broken(v: MetricVerdict) -> str:

@@ -137,6 +137,7 @@ def main(
 @click.option("--step-duration", help="Minimum time at each step, e.g. 2m.")
 @click.option("--interval", help="Time between evaluations, e.g. 15s.")
 @click.option("--min-requests", type=int, help="Canary requests a step needs to pass.")
+@click.option("--max-inconclusive", type=int, help="Evaluations without a verdict tolerated.")
 @click.option("--wait", is_flag=True, help="Follow it; exit 0 on success, 1 on rollback.")
 @connection
 def start(
@@ -149,6 +150,7 @@ def start(
     step_duration: str | None,
     interval: str | None,
     min_requests: int | None,
+    max_inconclusive: int | None,
     wait: bool,
 ) -> None:
     """Start rolling out VERSION (a DestinationRule subset) of NAME."""
@@ -171,7 +173,11 @@ def start(
         )
         if step_duration:
             spec.setdefault("strategy", {})["stepDuration"] = step_duration
-        analysis = {"interval": interval, "minRequests": min_requests}
+        analysis = {
+            "interval": interval,
+            "minRequests": min_requests,
+            "maxInconclusive": max_inconclusive,
+        }
         if any(v is not None for v in analysis.values()):
             spec["analysis"] = {k: v for k, v in analysis.items() if v is not None}
         parsed = parse_spec(spec)
@@ -340,6 +346,9 @@ def abort(ctx: Ctx, name: str) -> None:
     _patch(ctx, name, _command("abort"), "abort requested")
 
 
-from rollout.cli.service import controller  # noqa: E402  (registers the subcommand)
+from rollout.cli.lab import demo, lab  # noqa: E402  (registers the subcommands)
+from rollout.cli.service import controller  # noqa: E402
 
 main.add_command(controller)
+main.add_command(lab)
+main.add_command(demo)

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import NS, Stack
+from rollout.lab.seed import NS
+from tests.e2e.harness import Stack
 from tests.fakeslack import FakeSlack
 
 TOKEN = "xoxb-e2e-SECRET"

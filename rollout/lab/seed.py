@@ -1,0 +1,118 @@
+"""The seed's mesh, put into an API emulator: the ``inventory`` service of the story.
+
+``inventory-route`` routes ``inventory-service``; ``/healthz`` is pinned to v1; the
+main route has retries and a timeout; ``inventory-dr`` has subsets v1, v2 and v3;
+a Deployment per version (ready) and a STRICT PeerAuthentication. Used by the lab,
+the demo and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollout.lab.kubeapi import KubeAPI
+from rollout.lab.kubeapi.registry import Registry
+
+NS = "shop"
+SERVICE = "inventory-service"
+VERSIONS = ("v1", "v2", "v3")
+
+
+def seed_documents(api: KubeAPI) -> None:
+    """The seed's mesh: inventory-route with /healthz pinned to v1, three subsets."""
+    reg: Registry = api.registry
+
+    def create(group: str, version: str, plural: str, body: dict[str, Any]) -> None:
+        t = reg.find(group, version, plural)
+        assert t is not None
+        api.store.create(t, NS, body)
+
+    dest = {"host": SERVICE, "port": {"number": 8080}}
+    create(
+        "networking.istio.io",
+        "v1",
+        "virtualservices",
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "inventory-route"},
+            "spec": {
+                "hosts": [SERVICE],
+                "http": [
+                    {
+                        "name": "healthz",
+                        "match": [{"uri": {"exact": "/healthz"}}],
+                        "route": [{"destination": {**dest, "subset": "v1"}}],
+                    },
+                    {
+                        "name": "primary",
+                        "route": [{"destination": {**dest, "subset": "v1"}}],
+                        "retries": {"attempts": 2},
+                        "timeout": "5s",
+                    },
+                ],
+            },
+        },
+    )
+    create(
+        "networking.istio.io",
+        "v1",
+        "destinationrules",
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "inventory-dr"},
+            "spec": {
+                "host": SERVICE,
+                "subsets": [
+                    {"name": v, "labels": {"app": "inventory", "version": v}}
+                    for v in ("v1", "v2", "v3")
+                ],
+            },
+        },
+    )
+    create(
+        "security.istio.io",
+        "v1",
+        "peerauthentications",
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "default"},
+            "spec": {"mtls": {"mode": "STRICT"}},
+        },
+    )
+    for v in ("v1", "v2", "v3"):
+        labels = {"app": "inventory", "version": v}
+        create(
+            "apps",
+            "v1",
+            "deployments",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": f"inventory-{v}"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}},
+                },
+            },
+        )
+        t = reg.find("apps", "v1", "deployments")
+        assert t is not None
+        api.store.update(
+            t,
+            NS,
+            f"inventory-{v}",
+            lambda d: {
+                **d,
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": 1,
+                    "updatedReplicas": 1,
+                    "readyReplicas": 1,
+                },
+            },
+            subresource="status",
+        )
