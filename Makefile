@@ -41,15 +41,13 @@ unit: $(STAMP) system-deps
 crd: $(STAMP)
 	$(PY) -m rollout.crd
 
-## demo: the local mesh lab (issue #9) is not built yet
-demo:
-	@echo "make demo: the local mesh lab is not built yet (see the README's status section)." >&2
-	@exit 1
+## demo: a healthy and a failing canary on the local mesh (real Envoy, real Prometheus)
+demo: $(STAMP) system-deps
+	$(PY) -m rollout demo
 
-## bench: the benchmarks (judge, reaction) are not built yet
-bench: $(STAMP)
-	@echo "make bench: no benchmarks yet (see the README's status section)." >&2
-	@exit 1
+## bench: every benchmark, full size (make test runs the quick versions)
+bench: $(STAMP) system-deps
+	$(PY) -m bench reaction --runs 10 --json bench/reaction.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

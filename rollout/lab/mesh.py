@@ -121,6 +121,7 @@ class Lab:
             rule_files=[rules],
             workdir=self.workdir / "prometheus",
         ).start()
+        self._write_pids()
         self.traffic = TrafficGenerator(f"http://127.0.0.1:{self.listen_port}/", self.rps)
         self.traffic.start()
         if self.with_controller:
@@ -162,6 +163,15 @@ class Lab:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
         )
+        self._write_pids()
+
+    def _write_pids(self) -> None:
+        """Every process id, written as they start: whoever cleans up after a crash knows
+        exactly what to stop."""
+        pids = {n: p.pid for n, p in self.processes.items()}
+        if self.prometheus is not None and self.prometheus.process is not None:
+            pids["prometheus"] = self.prometheus.process.pid
+        (self.workdir / "pids.json").write_text(json.dumps(pids))
 
     def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -275,7 +285,7 @@ class Lab:
             if self.with_controller
             else None,
             "backends": self.backend_ports,
-            "pids": {name: p.pid for name, p in self.processes.items()},
+            "pids": json.loads((self.workdir / "pids.json").read_text()),
         }
 
     # -- stopping ------------------------------------------------------------------------

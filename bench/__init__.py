@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench reaction [--runs N] [--json PATH]``."""
