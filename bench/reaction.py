@@ -68,6 +68,9 @@ def one_run(lab: Lab, canary: str = "v3", timeout: float = 90) -> dict[str, floa
     lab.fault(canary, error_rate=0.0)
     while _phase(lab) != "RolledBack":
         time.sleep(0.1)
+    # Prometheus sees the errors a scrape and a rule evaluation late: let them age out
+    # before the next run, or they would be counted in its first step.
+    time.sleep(5)
     return {"reaction_s": reaction, "failed_requests": float(failed)}
 
 

@@ -129,14 +129,15 @@ def decide(
     if problem is not None:
         return invalid(status, problem, now, spec=spec)
     turn = _Turn(spec, status, now)
-    if _is_new_start(spec, status) or status.phase == "Pending":
+    started = _is_new_start(spec, status) or status.phase == "Pending"
+    if started:
         _start(turn, canary_ready)
     elif status.phase == "Failed":
         _recover(turn, canary_ready)
     active = turn.status.phase in ("Progressing", "Paused")
     if (active or turn.status.phase == "Pending") and not _command(turn) and active:
         _pause_level(turn)
-        if drift:
+        if drift and not started:  # the weights on record belong to the previous run
             _drift(turn)
         _judge(turn, verdict)
     turn.update(conditions=conditions(turn.status, now))

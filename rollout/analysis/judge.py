@@ -6,7 +6,8 @@ Pure. Each metric is judged on the step so far (since the step started):
   nothing else can pass or fail (a handful of requests proves nothing);
 * ``error-rate`` and ``p99-latency``: the canary against ``maxErrorRate`` and
   ``maxP99Ms``;
-* ``error-rate-vs-stable`` and ``p99-vs-stable`` (``compareWithStable``): the
+* ``error-rate-vs-stable`` and ``p99-vs-stable`` (``compareWithStable``, the
+  latter from 1,000 canary requests on): the
   canary no worse than stable beyond ``tolerance`` (plus a small absolute
   slack, so 0 errors against 1 is not a regression; and a P99 in the same
   histogram bucket as stable's is never "worse": buckets are the resolution);
@@ -28,6 +29,9 @@ from rollout.analysis.observations import Observation, Unavailable
 from rollout.model import Analysis, MetricVerdict, Stage, Verdict
 
 LATENCY_SLACK_MS = 5.0
+QUANTILE_SAMPLES = 1000
+"""Below this many canary requests a P99 is little more than its slowest few requests:
+it is held to the SLO, but not compared with stable's (judge v2 tests exceedances)."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,10 @@ def judge(
         )
         vs_rate = _at_most("error-rate-vs-stable", rate, rate_limit, m)
         vs_p99 = _at_most("p99-vs-stable", p99, p99_limit, m)
-        if stage.weight == 100 and not stable.has_data:
-            pass  # no stable traffic left to compare with at 100%
-        else:
-            metrics += [vs_rate, vs_p99]
+        if stage.weight < 100 or stable.has_data:  # at 100% no stable traffic is left
+            metrics.append(vs_rate)
+            if n >= QUANTILE_SAMPLES:
+                metrics.append(vs_p99)
         if s_rate is not None and s_rate > analysis.max_error_rate and vs_rate.ok:
             common.append("error-rate")
         if s_p99 is not None and s_p99 > analysis.max_p99_ms and vs_p99.ok:

@@ -102,18 +102,31 @@ def set_weights(vs: Doc, target: Target, canary_weight: int, drop_unused: bool =
 def weight_drift(vs: Doc, target: Target) -> bool:
     """True when someone changed the managed weights since this controller last set them.
 
-    Compares each managed route with the weight recorded in the annotation that
-    :func:`set_weights` writes; a document we never touched has no drift.
+    Compares each managed route's pair with the weight recorded in the annotation
+    that :func:`set_weights` writes (a missing member counts as 0%); a document
+    we never touched has no drift.
     """
     note = ((vs.get("metadata") or {}).get("annotations") or {}).get(APPLIED_ANNOTATION, "")
     subset, _, weight = str(note).partition("=")
     if subset != target.canary or not weight.isdigit():
         return False
     try:
-        expected = set_weights(vs, target, int(weight))
-    except (MeshError, ValueError):
+        indices = managed_routes(vs, target)
+    except MeshError:
         return True  # the managed routes themselves were broken by hand
-    return bool(_http(expected) != _http(vs))
+    http = _http(vs)
+    for index in indices:
+        entries = http[index].get("route") or []
+        pair = [
+            e
+            for e in entries
+            if target.is_subset(e, target.stable) or target.is_subset(e, target.canary)
+        ]
+        pool = sum(weight_of(e, entries) for e in pair)
+        canary = sum(weight_of(e, entries) for e in pair if target.is_subset(e, target.canary))
+        if canary != (pool * int(weight) + 50) // 100:
+            return True
+    return False
 
 
 def _weighted(entries: list[Doc], target: Target, canary_weight: int) -> list[Doc]:

@@ -16,8 +16,13 @@ def test_reaction_benchmark_quick(tmp_path: Path) -> None:
     """Two runs on the local mesh: the median rollback is within the 10 s goal."""
     need_prometheus()
     out = tmp_path / "reaction.json"
-    result = subprocess.run([sys.executable, "-m", "bench", "reaction", "--quick", "--json",
-                             str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "reaction", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "time to rollback" in result.stdout
     report = json.loads(out.read_text())

@@ -523,3 +523,11 @@ def test_drift_can_pause_and_keep_hands_off() -> None:
     )
     assert resumed.status.phase == "Progressing"
     assert SetWeights(50) in resumed.mesh
+
+
+def test_drift_on_record_from_a_previous_run_is_ignored_at_start() -> None:
+    """A new run starts from the weights the last run left: that is not a hand edit."""
+    done = running(1, phase="RolledBack", canary_weight=0, handled_command_id="old")
+    again = decide(spec(command={"name": "restart", "id": "new"}), done, T0, drift=True)
+    reasons = [e.reason for e in again.effects if isinstance(e, RecordEvent)]
+    assert reasons == ["Started"]

@@ -295,3 +295,10 @@ def test_weight_drift_tells_hand_edits_from_our_own_changes() -> None:
     edited["spec"]["http"][1]["route"][1]["weight"] = 50
     assert weight_drift(edited, TARGET)
     assert not weight_drift(set_weights(edited, TARGET, 50), TARGET)
+
+
+def test_no_drift_after_a_member_was_dropped() -> None:
+    """A route left with only stable after a rollback matches the 0% on record."""
+    rolled_back = set_weights(set_weights(seed_vs(), TARGET, 25), TARGET, 0, drop_unused=True)
+    assert weights(rolled_back) == [("v1", 100)]
+    assert not weight_drift(rolled_back, TARGET)
