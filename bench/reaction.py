@@ -10,47 +10,23 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from rollout.lab.mesh import Lab
-from rollout.lab.seed import NS
-
-FAST = (
-    "--step-duration",
-    "6s",
-    "--interval",
-    "1s",
-    "--min-requests",
-    "20",
-    "--max-inconclusive",
-    "30",
-)
-
-
-def _cli(lab: Lab, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "rollout", *args, "-n", NS, "--kubeconfig", str(lab.kubeconfig)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+from rollout.lab.mesh import QUICK, Lab
 
 
 def _phase(lab: Lab) -> str:
-    assert lab.api is not None
-    t = lab.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
-    assert t is not None
-    return str((lab.api.store.get(t, NS, "inventory").get("status") or {}).get("phase"))
+    return str(lab.status().get("phase"))
 
 
 def one_run(lab: Lab, canary: str = "v3", timeout: float = 90) -> dict[str, float]:
     lab.fault(canary, error_rate=0.0)
-    _cli(lab, "start", "inventory", canary, *FAST)
+    started = lab.cli("start", "inventory", canary, *QUICK)
+    if started.returncode != 0:
+        raise RuntimeError(started.stderr.strip())
     deadline = time.monotonic() + timeout
     while lab.envoy_weights().get(canary, 0) < 25:
         if time.monotonic() > deadline:

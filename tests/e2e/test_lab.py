@@ -15,21 +15,11 @@ from pathlib import Path
 import pytest
 
 from bench.reaction import one_run
-from rollout.lab.mesh import Lab
+from rollout.lab.mesh import QUICK, Lab
 from rollout.lab.seed import NS
 from tests.conftest import need_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = (
-    "--step-duration",
-    "6s",
-    "--interval",
-    "1s",
-    "--min-requests",
-    "20",
-    "--max-inconclusive",
-    "30",
-)
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +31,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rollout", *args, "-n", NS, "--kubeconfig", str(lab.kubeconfig)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    return lab.cli(*args)
 
 
 def phase(lab: Lab) -> str:
-    assert lab.api is not None
-    t = lab.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
-    assert t is not None
-    return str((lab.api.store.get(t, NS, "inventory").get("status") or {}).get("phase"))
+    return str(lab.status().get("phase"))
 
 
 def wait(condition: object, timeout: float = 90) -> None:
@@ -66,7 +48,7 @@ def wait(condition: object, timeout: float = 90) -> None:
 def test_healthy_promotion_through_envoy(lab: Lab) -> None:
     """v2 goes all the way; Envoy's live config ends with v2 alone; clients saw no error."""
     before = sum(n for (_, s), n in lab.seen().items() if s != 200)
-    assert cli(lab, "start", "inventory", "v2", *FAST).returncode == 0
+    assert cli(lab, "start", "inventory", "v2", *QUICK).returncode == 0
     wait(lambda: phase(lab) == "Succeeded")
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=5)
     assert sum(n for (_, s), n in lab.seen().items() if s != 200) == before
@@ -87,13 +69,19 @@ def test_5xx_regression_rolled_back_and_tightened_in_envoy(lab: Lab) -> None:
     )
 
 
+def run_number(lab: Lab) -> int:
+    return int(lab.status().get("run", 0))
+
+
 def test_latency_regression_rolled_back(lab: Lab) -> None:
     """v3 slows to a 600 ms median once it serves traffic: rolled back on the P99."""
+    before = run_number(lab)
     lab.fault("v3", error_rate=0.0, latency_ms=600)
-    assert cli(lab, "start", "inventory", "v3", *FAST).returncode == 0
-    wait(lambda: phase(lab) == "RolledBack", timeout=60)
+    assert cli(lab, "start", "inventory", "v3", *QUICK).returncode == 0
+    wait(lambda: run_number(lab) > before and phase(lab) == "RolledBack", timeout=60)
     lab.fault("v3", error_rate=0.0, latency_ms=5)
-    assert lab.envoy_weights().get("v3", 0) == 0
+    wait(lambda: lab.envoy_weights().get("v3", 0) == 0, timeout=5)
+    assert "p99" in lab.status()["message"]
 
 
 def test_tightened_outlier_detection_ejects_failing_hosts(lab: Lab) -> None:
@@ -103,7 +91,7 @@ def test_tightened_outlier_detection_ejects_failing_hosts(lab: Lab) -> None:
     t = lab.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
     assert t is not None
     lab.fault("v3", error_rate=0.0)
-    assert cli(lab, "start", "inventory", "v3", *FAST).returncode == 0
+    assert cli(lab, "start", "inventory", "v3", *QUICK).returncode == 0
     lab.api.store.update(
         t,
         NS,
