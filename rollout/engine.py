@@ -306,7 +306,8 @@ def _judge(turn: _Turn, verdict: Verdict | None) -> None:
     s = turn.status
     if verdict is None or not _fresh(verdict, s):
         return
-    turn.update(last_verdict=verdict)
+    evidence = verdict.evidence if verdict.evidence is not None else s.evidence
+    turn.update(last_verdict=verdict.model_copy(update={"evidence": None}), evidence=evidence)
     if verdict.outcome == "fail":
         if s.pause_reason != "regression":
             _regression(turn, verdict)

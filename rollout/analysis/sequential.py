@@ -75,7 +75,7 @@ class RatioTest:
         ):
             p = thetas * canary_n / (thetas * canary_n + stable_n)
             step = canary_events * np.log(p / p0) + stable_events * np.log((1 - p) / (1 - p0))
-            mixture.log_lr = list(np.array(mixture.log_lr) + step)
+            mixture.log_lr = [float(x) for x in np.array(mixture.log_lr) + step]
 
     def worse_e(self) -> float:
         return math.exp(min(self.worse.log_e(), 700.0))
@@ -102,7 +102,7 @@ class RateTest:
         ):
             rates = np.clip(rates, 1e-9, 1 - 1e-9)
             step = events * np.log(rates / r0) + (n - events) * np.log((1 - rates) / (1 - r0))
-            mixture.log_lr = list(np.array(mixture.log_lr) + step)
+            mixture.log_lr = [float(x) for x in np.array(mixture.log_lr) + step]
 
     def worse_e(self) -> float:
         return math.exp(min(self.worse.log_e(), 700.0))

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from rollout.analysis.evidence import sequential_judge
 from rollout.analysis.judge import judge
 from rollout.analysis.observations import Unavailable
 from rollout.analysis.prometheus import PrometheusSource
@@ -264,7 +265,17 @@ class Controller:
             spec, status = known.result.spec, known.result.status
             assert spec is not None
             assert status.stage is not None
-            verdict = judge(result, spec.analysis, status.stage)
+            if spec.analysis.judge == "sequential":
+                verdict = sequential_judge(
+                    result,
+                    spec.analysis,
+                    status.stage,
+                    status.evidence,
+                    spec.analysis.alpha,
+                    step_started_at=ask.step_started_at.isoformat(),
+                )
+            else:
+                verdict = judge(result, spec.analysis, status.stage)
             self.metrics.verdicts.labels(verdict.outcome).inc()
             known.next_evaluation = now + timedelta(seconds=ask.window_s)
             self.queue.put(key, verdict)

@@ -106,6 +106,14 @@ class Analysis(CamelModel):
     compare_with_stable: bool = Field(
         default=True, description="Also fail a canary clearly worse than stable beside it."
     )
+    judge: Literal["threshold", "sequential"] = Field(
+        default="threshold",
+        description="threshold: SLOs and vs stable on the step so far (v1); sequential: "
+        "e-processes valid at every look.",
+    )
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+        default=0.01, description="Sequential judge: chance of rolling back a healthy canary."
+    )
     tolerance: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         default=0.2, description="How much worse than stable the canary may be (0.2 = 20%)."
     )

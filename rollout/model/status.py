@@ -44,6 +44,9 @@ class Verdict(CamelModel):
     )
     reason: str = ""
     metrics: list[MetricVerdict] = Field(default_factory=list)
+    evidence: dict[str, Any] | None = Field(
+        default=None, description="The sequential judge's state after this evaluation."
+    )
 
     def failing(self) -> list[MetricVerdict]:
         return [m for m in self.metrics if m.outcome == "fail"]
@@ -132,6 +135,9 @@ class RolloutStatus(CamelModel):
     observed_generation: int | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     outbox: list[PendingEffect] = Field(default_factory=list)
+    evidence: dict[str, Any] | None = Field(
+        default=None, description="The sequential judge's state for this run."
+    )
     slack_thread_ts: str | None = Field(
         default=None, description="The Slack message this run's events reply to."
     )

@@ -153,3 +153,16 @@ def test_start_finds_the_seed_route_by_name(stack: Stack) -> None:
     spec = stack.rollout()["spec"]
     assert (spec["virtualService"], spec["destinationRule"]) == ("inventory-route", "inventory-dr")
     assert (spec["service"], spec["stableSubset"]) == ("inventory-service", "v1")
+
+
+def test_sequential_judge_rolls_back_a_5xx_regression(stack: Stack) -> None:
+    """analysis.judge: sequential, end to end: v2 at 20% errors is rolled back on the
+    e-process, and the evidence is kept in the status."""
+    stack.traffic.set_health("v2", error_rate=0.2)
+    stack.start_controller()
+    start(stack, "v2", "--step-duration", "30s")
+    patch_spec(stack, analysis={**stack.rollout()["spec"]["analysis"], "judge": "sequential"})
+    stack.wait_for(lambda: stack.phase() == "RolledBack", timeout=60, what="rollback")
+    status = stack.status()
+    assert "e-error" in status["message"]
+    assert status["evidence"]["errors"]["worse"]
