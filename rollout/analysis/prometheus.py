@@ -119,12 +119,6 @@ class PrometheusSource:
                 grouped.setdefault(ask.key, []).extend(found.get(ask.key, []))
         return grouped
 
-    def healthy(self) -> bool:
-        try:
-            return bool(self.client.check_prometheus_connection())
-        except requests.RequestException:
-            return False
-
 
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())

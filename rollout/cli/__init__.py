@@ -39,7 +39,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}", highlight=False)
+    err.print(f"error: {message}", highlight=False, soft_wrap=True)  # one line, any width
     sys.exit(code)
 
 

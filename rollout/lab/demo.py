@@ -160,9 +160,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
 
 def _subset_outlier(lab: Lab, subset: str) -> Any:
     assert lab.api is not None
-    t = lab.api.registry.find("networking.istio.io", "v1", "destinationrules")
-    assert t is not None
-    dr = lab.api.store.get(t, NS, "inventory-dr")
+    dr = lab.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
     for entry in dr["spec"]["subsets"]:
         if entry["name"] == subset:
             return (entry.get("trafficPolicy") or {}).get("outlierDetection")

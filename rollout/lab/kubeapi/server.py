@@ -111,6 +111,13 @@ class KubeAPI:
         path.write_text(yaml.safe_dump(self.kubeconfig(namespace)))
         return path
 
+    def get(self, group: str, version: str, plural: str, namespace: str, name: str) -> Obj:
+        """Read one object in process (tests and the lab), bypassing HTTP."""
+        t = self.registry.find(group, version, plural)
+        if t is None:
+            raise ApiError(404, "NotFound", f"no resource {plural}.{group}/{version}")
+        return self.store.get(t, namespace, name)
+
     # -- routing -------------------------------------------------------------
     def route(self, path: str) -> _Route | Obj:
         """A resource route, or a discovery document; ApiError 404 for anything else."""
