@@ -48,6 +48,7 @@ demo: $(STAMP) system-deps
 ## bench: every benchmark, full size (make test runs the quick versions)
 bench: $(STAMP) system-deps
 	$(PY) -m bench reaction --runs 10 --json bench/reaction.json
+	$(PY) -m bench judge --json bench/judge.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,4 +1,4 @@
-"""``python -m bench reaction [--runs N] [--quick] [--json PATH]``."""
+"""``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``."""
 
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ def main(argv: list[str] | None = None) -> int:
     reaction.add_argument("--runs", type=int, default=10)
     reaction.add_argument("--quick", action="store_true", help="2 runs")
     reaction.add_argument("--json", type=Path)
-    sub.add_parser("judge", help="the sequential judge's benchmark (issue #5, not built yet)")
+    judge = sub.add_parser("judge", help="judges compared on simulated traffic")
+    judge.add_argument("--quick", action="store_true", help="7 scenarios, 40 runs")
+    judge.add_argument("--runs", type=int, help="runs per scenario (default 1000)")
+    judge.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    judge.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.name == "judge":
-        print(
-            "python -m bench judge: the sequential judge is not built yet (issue #5)",
-            file=sys.stderr,
-        )
-        return 2
+        from bench.judge.report import main as judge_main
+
+        only = tuple(args.scenario) if args.scenario else None
+        judge_main(args.quick, args.runs, args.json, only)
+        return 0
     from bench.reaction import run
 
     report = run(2 if args.quick else args.runs, args.json)

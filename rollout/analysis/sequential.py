@@ -1,23 +1,25 @@
 """Sequential tests that stay valid however often they look: mixture e-processes. Pure.
 
-Two kinds, both updated with each interval's counts and both kept as a few
-numbers (the log-likelihood ratio at each point of a fixed grid), so a restarted
-controller carries on where it was:
+Two kinds, both kept as a few numbers (the log-likelihood ratio at each point of
+a fixed grid of alternatives), so a restarted controller carries on where it was:
 
-* :class:`RatioTest` compares two counting processes (canary and stable errors,
-  or requests above a latency bound). Given the ``k`` events of an interval,
-  the canary's share is binomial with ``p = θ n / (θ n + m)`` (``n``, ``m`` the
-  versions' requests, ``θ`` the ratio of their rates): the traffic share enters
-  interval by interval, so evidence carries across steps. Against the null
-  ``θ ≤ 1 + δ`` the likelihood ratio to the boundary is a supermartingale for
-  every alternative ``θ > 1 + δ``; averaged over a grid of them it is an
-  e-process, and rejecting at ``E >= 1/alpha`` errs with probability at most ``alpha``
-  however many looks (Ville's inequality). This is the counting-process approach
-  of Lindon & Malek (NeurIPS 2022).
-* :class:`RateTest` is the one-sample version: the canary's rate against an SLO.
+* :func:`ratio_log_lr` compares two counting processes (canary and stable
+  errors, or requests above a latency bound). Given the ``k`` events of a
+  period in which the canary served ``n`` requests and stable ``m``, the
+  canary's share is binomial with ``p = θ n / (θ n + m)`` (``θ`` the ratio of
+  their rates): the traffic share enters period by period, so evidence carries
+  across steps. Against the null ``θ <= 1 + δ`` the likelihood ratio to the
+  boundary is a supermartingale for every alternative ``θ > 1 + δ``; averaged
+  over a grid of them it is an e-process, and rejecting at ``E >= 1/alpha``
+  errs with probability at most ``alpha`` however many looks (Ville's
+  inequality). This is the counting-process approach of Lindon & Malek
+  (NeurIPS 2022).
+* :func:`rate_log_lr` is the one-sample version: the canary's rate against an SLO.
 
-Each test also runs the mirror test (null: at least as bad as the bound), whose
+Each comes with its mirror (null: at least as bad as the bound), whose
 rejection is positive evidence that the canary is fine: promotion needs it.
+:class:`RatioTest` and :class:`RateTest` accumulate periods for callers that
+feed increments; the judge (``evidence``) adds whole steps.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import logsumexp
 
 GRID = 16
+Pair = tuple[np.ndarray, np.ndarray]
+"""Log-likelihood ratios per alternative: (evidence it is worse, evidence it is fine)."""
 
 
 def _grid_above(bound: float, top: float) -> np.ndarray:
@@ -38,74 +43,80 @@ def _grid_below(bound: float, bottom: float) -> np.ndarray:
     return np.geomspace(max(bottom, bound * 1e-3), bound / 1.05, GRID)
 
 
-def _log_mean_exp(values: np.ndarray) -> float:
-    peak = float(np.max(values))
-    return peak + math.log(float(np.mean(np.exp(values - peak))))
+def e_value(log_lr: np.ndarray | list[float]) -> float:
+    """The mixture's e-value: the mean likelihood ratio over the grid."""
+    values = np.asarray(log_lr, dtype=float)
+    return math.exp(min(float(logsumexp(values)) - math.log(len(values)), 700.0))
+
+
+def ratio_log_lr(
+    delta: float, canary_events: float, canary_n: float, stable_events: float, stable_n: float
+) -> Pair:
+    """One period's evidence on the canary/stable rate ratio against ``1 + delta``."""
+    if canary_n <= 0 or stable_n <= 0 or canary_events + stable_events <= 0:
+        return np.zeros(GRID), np.zeros(GRID)  # no events: nothing to learn about the ratio
+    bound = 1 + delta
+    p0 = bound * canary_n / (bound * canary_n + stable_n)
+
+    def log_lr(thetas: np.ndarray) -> np.ndarray:
+        p = thetas * canary_n / (thetas * canary_n + stable_n)
+        return np.asarray(
+            canary_events * np.log(p / p0) + stable_events * np.log((1 - p) / (1 - p0))
+        )
+
+    return log_lr(_grid_above(bound, 20.0)), log_lr(_grid_below(bound, 0.2))
+
+
+def rate_log_lr(limit: float, events: float, n: float) -> Pair:
+    """One period's evidence on the canary's rate against ``limit``."""
+    if n <= 0 or not 0 < limit < 1:
+        return np.zeros(GRID), np.zeros(GRID)
+
+    def log_lr(rates: np.ndarray) -> np.ndarray:
+        rates = np.clip(rates, 1e-9, 1 - 1e-9)
+        return np.asarray(
+            events * np.log(rates / limit) + (n - events) * np.log((1 - rates) / (1 - limit))
+        )
+
+    return log_lr(_grid_above(limit, min(0.99, limit * 50))), log_lr(
+        _grid_below(limit, limit * 0.1)
+    )
 
 
 @dataclass
-class _Mixture:
-    """Log-likelihood ratios, one per alternative, against the null's boundary."""
+class _Accumulated:
+    worse: np.ndarray = field(default_factory=lambda: np.zeros(GRID))
+    fine: np.ndarray = field(default_factory=lambda: np.zeros(GRID))
 
-    log_lr: list[float] = field(default_factory=lambda: [0.0] * GRID)
+    def add(self, pair: Pair) -> None:
+        self.worse = self.worse + pair[0]
+        self.fine = self.fine + pair[1]
 
-    def log_e(self) -> float:
-        return _log_mean_exp(np.array(self.log_lr))
+    def worse_e(self) -> float:
+        return e_value(self.worse)
+
+    def fine_e(self) -> float:
+        return e_value(self.fine)
 
 
 @dataclass
-class RatioTest:
+class RatioTest(_Accumulated):
     """Is the canary's rate more than ``1 + delta`` times stable's? (And the mirror.)"""
 
     delta: float = 0.2
-    worse: _Mixture = field(default_factory=_Mixture)  # evidence the canary is worse
-    fine: _Mixture = field(default_factory=_Mixture)  # evidence it is not
 
     def update(
         self, canary_events: float, canary_n: float, stable_events: float, stable_n: float
     ) -> None:
-        """Add one interval's counts (events and requests of each version)."""
-        if canary_n <= 0 or stable_n <= 0 or canary_events + stable_events <= 0:
-            return  # no events: nothing to learn about the ratio
-        bound = 1 + self.delta
-        p0 = bound * canary_n / (bound * canary_n + stable_n)
-        for mixture, thetas in (
-            (self.worse, _grid_above(bound, 20.0)),
-            (self.fine, _grid_below(bound, 0.05)),
-        ):
-            p = thetas * canary_n / (thetas * canary_n + stable_n)
-            step = canary_events * np.log(p / p0) + stable_events * np.log((1 - p) / (1 - p0))
-            mixture.log_lr = [float(x) for x in np.array(mixture.log_lr) + step]
-
-    def worse_e(self) -> float:
-        return math.exp(min(self.worse.log_e(), 700.0))
-
-    def fine_e(self) -> float:
-        return math.exp(min(self.fine.log_e(), 700.0))
+        """Add one period's counts (events and requests of each version)."""
+        self.add(ratio_log_lr(self.delta, canary_events, canary_n, stable_events, stable_n))
 
 
 @dataclass
-class RateTest:
+class RateTest(_Accumulated):
     """Is the canary's rate above ``limit`` (an SLO)? (And the mirror.)"""
 
-    limit: float
-    worse: _Mixture = field(default_factory=_Mixture)
-    fine: _Mixture = field(default_factory=_Mixture)
+    limit: float = 0.01
 
     def update(self, events: float, n: float) -> None:
-        if n <= 0 or not 0 < self.limit < 1:
-            return
-        r0 = self.limit
-        for mixture, rates in (
-            (self.worse, _grid_above(r0, min(0.99, r0 * 50))),
-            (self.fine, _grid_below(r0, r0 * 0.01)),
-        ):
-            rates = np.clip(rates, 1e-9, 1 - 1e-9)
-            step = events * np.log(rates / r0) + (n - events) * np.log((1 - rates) / (1 - r0))
-            mixture.log_lr = [float(x) for x in np.array(mixture.log_lr) + step]
-
-    def worse_e(self) -> float:
-        return math.exp(min(self.worse.log_e(), 700.0))
-
-    def fine_e(self) -> float:
-        return math.exp(min(self.fine.log_e(), 700.0))
+        self.add(rate_log_lr(self.limit, events, n))

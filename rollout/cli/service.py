@@ -29,6 +29,9 @@ from rollout.kube import KubeClient, KubeError
 @click.option("--renew-deadline", "renew_deadline_s", type=float)
 @click.option("--retry-period", "retry_period_s", type=float)
 @click.option("--tick", "tick_s", type=float, help="Seconds between evaluation rounds.")
+@click.option(
+    "--scrape-interval", "scrape_interval_s", type=float, help="Prometheus's scrape interval (s)."
+)
 @click.option("--metrics-port", type=int, help="Port of /metrics, /healthz and /readyz.")
 @click.option("--secrets-namespace", help="Where notification Secrets live (default: own).")
 @click.option("--slack-base-url", help="Slack's Web API base URL (a local receiver in tests).")

@@ -272,7 +272,8 @@ class Controller:
                     status.stage,
                     status.evidence,
                     spec.analysis.alpha,
-                    step_started_at=ask.step_started_at.isoformat(),
+                    step_started_at=ask.step_started_at,
+                    scrape_interval_s=self.settings.scrape_interval_s,
                 )
             else:
                 verdict = judge(result, spec.analysis, status.stage)

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     renew_deadline_s: float = 10.0
     retry_period_s: float = 2.0
     tick_s: float = Field(default=1.0, gt=0, description="How often due evaluations are run.")
+    scrape_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="Prometheus's (largest) scrape interval of the mesh metrics: the "
+        "sequential judge discounts what increase() extrapolates over it.",
+    )
     watch_timeout_s: int = 30
     resync_s: float = Field(default=30.0, gt=0, description="Reconcile everything this often.")
     istio_version: str | None = None

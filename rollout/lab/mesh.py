@@ -168,6 +168,8 @@ class Lab:
                 NS,
                 "--tick",
                 "0.25",
+                "--scrape-interval",
+                "1",
                 "--metrics-port",
                 str(self.metrics_port),
                 "--log-format",

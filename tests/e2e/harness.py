@@ -128,6 +128,8 @@ class Stack:
             NS,
             "--tick",
             "0.25",
+            "--scrape-interval",
+            "1",
             "--lease-duration",
             "3",
             "--renew-deadline",

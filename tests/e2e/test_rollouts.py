@@ -165,4 +165,4 @@ def test_sequential_judge_rolls_back_a_5xx_regression(stack: Stack) -> None:
     stack.wait_for(lambda: stack.phase() == "RolledBack", timeout=60, what="rollback")
     status = stack.status()
     assert "e-error" in status["message"]
-    assert status["evidence"]["errors"]["worse"]
+    assert status["evidence"]["current"]["errors"]["worse"]

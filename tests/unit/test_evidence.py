@@ -6,13 +6,15 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
-from rollout.analysis.evidence import sequential_judge
+from rollout.analysis.evidence import extrapolation_bound, sequential_judge
 from rollout.analysis.observations import Counts, Observation, Unavailable, VersionCounts
 from rollout.model import Analysis, Stage, Verdict
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 STAGE = Stage(kind="weight", weight=25, duration="1m", min_requests=100)
+STEP_START = T0 - timedelta(seconds=15)
 BOUNDS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, math.inf)
 
 
@@ -60,7 +62,7 @@ def evaluate(
             stable=VersionCounts(step=stable_total),
         )
         verdict = sequential_judge(
-            obs, Analysis(judge="sequential"), STAGE, evidence, step_started_at="step-1"
+            obs, Analysis(judge="sequential"), STAGE, evidence, step_started_at=STEP_START
         )
         evidence = verdict.evidence
         verdicts.append(verdict)
@@ -95,8 +97,9 @@ def test_evidence_survives_a_restart() -> None:
     verdicts = evaluate(4.0, 0.0, looks=2, seed=4)
     state = verdicts[-1].evidence
     assert state is not None
-    assert set(state) >= {"errors", "latency", "errorSlo", "latencySlo", "boundMs"}
-    assert len(state["errors"]["worse"]) == 16
+    assert set(state) >= {"done", "current", "step", "boundMs"}
+    assert set(state["current"]) >= {"errors", "latency", "errorSlo", "latencySlo"}
+    assert len(state["current"]["errors"]["worse"]) == 16
 
 
 def test_unavailable_is_no_data_and_keeps_the_evidence() -> None:
@@ -112,4 +115,115 @@ def test_evidence_is_plain_json() -> None:
 
     verdicts = evaluate(4.0, 0.0, looks=3, seed=5)
     json.dumps(verdicts[-1].wire())
-    assert all(type(x) is float for x in verdicts[-1].evidence["errors"]["worse"])  # type: ignore[index]
+    assert all(type(x) is float for x in verdicts[-1].evidence["current"]["errors"]["worse"])  # type: ignore[index]
+
+
+def observation(at: datetime, canary: Counts, stable: Counts) -> Observation:
+    return Observation(at=at, canary=VersionCounts(step=canary), stable=VersionCounts(step=stable))
+
+
+@pytest.mark.parametrize(
+    ("range_s", "scrape_s", "bound"),
+    [
+        (10, 15, 1.0),  # under one scrape interval: Prometheus has at most one sample
+        (30, 15, 2.0),  # two samples 15 s apart stretched over 30 s
+        (45, 15, 1.5),
+        (300, 15, 300 / 285),
+        (30, 0, 1.0),  # no interval configured: trust the counts
+    ],
+)
+def test_extrapolation_bound(range_s: float, scrape_s: float, bound: float) -> None:
+    """The most increase() can inflate a count: the range over the fewest samples' span."""
+    assert extrapolation_bound(range_s, scrape_s) == pytest.approx(bound)
+
+
+def doubled(c: Counts) -> Counts:
+    return Counts(c.requests * 2, c.errors * 2, tuple((le, x * 2) for le, x in c.buckets))
+
+
+def test_inflated_counts_are_deflated_before_they_count() -> None:
+    """Counts doubled by extrapolation 30 s into a step weigh what the real ones would."""
+    rng = np.random.default_rng(11)
+    canary, stable = counts(300, 6, 0.0, rng), counts(3000, 15, 0.0, rng)
+    at = T0 + timedelta(seconds=30)
+    judged = [
+        sequential_judge(
+            observation(at, c, s), Analysis(), STAGE, None, step_started_at=T0, scrape_interval_s=15
+        )
+        for c, s in ((canary, stable), (doubled(canary), doubled(stable)))
+    ]
+    exact = sequential_judge(
+        observation(at, canary, stable),
+        Analysis(),
+        STAGE,
+        None,
+        step_started_at=T0,
+        scrape_interval_s=0,
+    )
+    e_plain, e_doubled, e_exact = (v.metrics[0].value for v in (*judged, exact))
+    assert e_doubled is not None
+    assert e_plain is not None
+    assert e_exact is not None
+    assert e_doubled == pytest.approx(e_exact, rel=1e-3)
+    assert e_plain < e_exact
+
+
+def test_a_common_mode_incident_is_held_not_blamed_on_the_canary() -> None:
+    """Both versions at 6% errors (SLO 1%): no rollback; the same canary alone fails."""
+    rng = np.random.default_rng(12)
+    at = T0 + timedelta(minutes=5)
+    canary, stable = counts(3000, 180, 0.0, rng), counts(30000, 1800, 0.0, rng)
+    held = sequential_judge(
+        observation(at, canary, stable), Analysis(), STAGE, None, step_started_at=T0
+    )
+    assert held.outcome == "inconclusive"
+    assert "common-mode" in held.reason
+    healthy_stable = counts(30000, 150, 0.0, rng)
+    alone = sequential_judge(
+        observation(at, canary, healthy_stable), Analysis(), STAGE, None, step_started_at=T0
+    )
+    assert alone.outcome == "fail"
+
+
+def test_positive_evidence_is_earned_again_at_each_step() -> None:
+    """A pass in one step does not carry into the next: its data starts from nothing."""
+    rng = np.random.default_rng(13)
+    late = T0 + timedelta(minutes=10)
+    first = sequential_judge(
+        observation(late, counts(20000, 100, 0.0, rng), counts(60000, 300, 0.0, rng)),
+        Analysis(),
+        STAGE,
+        None,
+        step_started_at=T0,
+    )
+    assert first.outcome == "pass"
+    next_step = late + timedelta(seconds=1)
+    second = sequential_judge(
+        observation(
+            next_step + timedelta(seconds=20), counts(50, 0, 0.0, rng), counts(50, 0, 0.0, rng)
+        ),
+        Analysis(),
+        STAGE,
+        first.evidence,
+        step_started_at=next_step,
+    )
+    assert second.outcome == "inconclusive"
+    assert second.evidence is not None
+    assert second.evidence["done"]["errors"] == first.evidence["current"]["errors"]  # type: ignore[index]
+
+
+def test_at_full_weight_an_slo_breach_is_held_not_blamed() -> None:
+    """At 100% no stable traffic is left to compare: an SLO breach may be an incident, so it
+    is held (onInconclusive decides), where at 25% with a healthy stable it fails."""
+    rng = np.random.default_rng(14)
+    at = T0 + timedelta(minutes=5)
+    full = Stage(kind="weight", weight=100, duration="1m", min_requests=100)
+    held = sequential_judge(
+        observation(at, counts(30000, 1800, 0.0, rng), Counts()),
+        Analysis(),
+        full,
+        None,
+        step_started_at=T0,
+    )
+    assert held.outcome == "inconclusive"
+    assert "no stable traffic" in held.reason

@@ -1,0 +1,85 @@
+"""``ours``: the shipped controller's decisions, through its real pure code.
+
+Every evaluation builds the :class:`Observation` the Prometheus adapter would
+(``increase`` over the step so far, per version), asks the shipped sequential
+judge (``rollout.analysis.evidence``) for a verdict and the shipped engine
+(``rollout.engine.decide``) for the next status. Nothing here decides: the
+benchmark measures the code users run, with the spec a user would write.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from bench.judge.rivals import Move
+from bench.judge.scenarios import BOUNDS, Scenario
+from bench.judge.traffic import Path
+from rollout.analysis.evidence import sequential_judge
+from rollout.analysis.observations import Counts, Observation, VersionCounts
+from rollout.engine import decide
+from rollout.model import RolloutStatus, parse_spec
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+SPEC: dict[str, Any] = {
+    "service": "inventory",
+    "stableSubset": "v1",
+    "canarySubset": "v2",
+    "strategy": {"steps": [5, 25, 50, 100], "stepDuration": "1m"},
+    # The sequential judge extends a step until it has positive evidence: allow an hour.
+    "analysis": {"judge": "sequential", "interval": "15s", "maxInconclusive": 240},
+}
+
+
+def _counts(values: np.ndarray | None) -> Counts:
+    if values is None:
+        return Counts()  # Prometheus answered no series: fewer than two samples in range
+    buckets = tuple((le, float(c)) for le, c in zip(BOUNDS, values[2:], strict=True))
+    return Counts(requests=float(values[0]), errors=float(values[1]), buckets=buckets)
+
+
+class Ours:
+    name = "ours"
+
+    def __init__(self, scenario: Scenario) -> None:
+        # Evaluate at every scrape, and tell the judge the scrape interval (the controller's
+        # --scrape-interval), as a user following the README would.
+        self.every_s = self.scrape_s = scenario.scrape_s
+        analysis = {**SPEC["analysis"], "maxErrorRate": scenario.slo_error}
+        analysis["interval"] = f"{self.every_s}s"
+        self.spec = parse_spec({**SPEC, "analysis": analysis})
+        self.status = decide(self.spec, RolloutStatus(), T0).status
+
+    def look(self, t: int, path: Path) -> Move | None:
+        before = self.status
+        assert before.step_started_at is not None
+        assert before.stage is not None
+        now = T0 + timedelta(seconds=t)
+        start = int((before.step_started_at - T0).total_seconds())
+        observed = Observation(
+            at=now,
+            stable=VersionCounts(step=_counts(path.increase("stable", start, t))),
+            canary=VersionCounts(step=_counts(path.increase("canary", start, t))),
+        )
+        analysis = self.spec.analysis
+        verdict = sequential_judge(
+            observed,
+            analysis,
+            before.stage,
+            before.evidence,
+            analysis.alpha,
+            step_started_at=before.step_started_at,
+            scrape_interval_s=self.scrape_s,
+        )
+        after = decide(self.spec, before, now, verdict).status
+        self.status = after
+        if after.phase == "RolledBack":
+            return "rollback"
+        if after.phase == "Succeeded":
+            return "succeed"
+        if (after.step_index or 0) > (before.step_index or 0):
+            return "advance"
+        return None

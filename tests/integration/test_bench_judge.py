@@ -1,0 +1,105 @@
+"""``python -m bench judge --quick``: the judge benchmark runs, keeps its JSON contract, and
+shows what it exists to show (ours valid and fast, the naive judges not).
+
+The quick run is 7 scenarios x 40 runs with fixed seeds, so its figures are the
+same on every machine; the bar itself is checked on the full run (``make bench``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.judge.report import FIGURES, clopper_pearson, summarise
+from bench.judge.scenarios import QUICK, by_name
+from bench.judge.simulate import JUDGES, Outcome
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench") / "judge.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "judge", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(out.read_text()), result.stdout
+
+
+def test_the_json_keeps_its_contract(quick: tuple[dict[str, Any], str]) -> None:
+    """Every scenario the issue names, every judge, every figure; nulls where N/A."""
+    report, _ = quick
+    assert report["runs"] == 40
+    assert list(report["scenarios"]) == list(QUICK)
+    for scenario in by_name(QUICK):
+        for judge in JUDGES:
+            figures = report["scenarios"][scenario.name][judge]
+            assert set(figures) == set(FIGURES)
+            if scenario.bad:
+                assert figures["false_rollback_rate"] is None
+                assert figures["median_time_to_promotion_s"] is None
+                assert figures["detection_rate"] is not None
+            else:
+                assert figures["detection_rate"] is None
+                assert figures["median_excess_failed"] is None
+                assert figures["false_rollback_rate"] is not None
+
+
+def test_ours_is_valid_and_fast(quick: tuple[dict[str, Any], str]) -> None:
+    """Ours: no healthy canary rolled back, every bad one caught, no bad one promoted, and
+    4x errors at 1,000 rps caught within 2x the oracle's excess failures."""
+    report, _ = quick
+    ours = {name: figures["ours"] for name, figures in report["scenarios"].items()}
+    assert ours["aa_100rps"]["false_rollback_rate"] <= 1 / 40
+    assert ours["common_mode_100rps"]["false_rollback_rate"] <= 1 / 40
+    for name in ("err4x_1000rps", "err4x_100rps", "err2x_100rps", "p99_50pct_100rps"):
+        assert ours[name]["detection_rate"] >= 0.95, name
+        assert ours[name]["bad_promotion_rate"] <= 1 / 40, name
+    oracle = report["scenarios"]["err4x_1000rps"]["wald_oracle"]["median_excess_failed"]
+    flagger = report["scenarios"]["err4x_1000rps"]["flagger"]
+    assert ours["err4x_1000rps"]["median_excess_failed"] <= 2 * oracle
+    assert ours["err4x_1000rps"]["median_excess_failed"] * 5 <= flagger["median_excess_failed"]
+    assert ours["aa_100rps"]["median_time_to_promotion_s"] is not None
+
+
+def test_the_benchmark_can_tell_a_bad_judge(quick: tuple[dict[str, Any], str]) -> None:
+    """Looking at every scrape with a fixed-sample z-test rolls healthy canaries back, and
+    Flagger misses a latency regression its fixed P99 threshold does not see."""
+    report, stdout = quick
+    assert report["scenarios"]["aa_100rps"]["naive_z"]["false_rollback_rate"] >= 0.2
+    assert report["scenarios"]["p99_50pct_100rps"]["flagger"]["detection_rate"] <= 0.1
+    assert report["scenarios"]["err4x_1000rps"]["flagger"]["median_time_to_rollback_s"] == 360
+    assert "the bar (issue #5)" in stdout
+
+
+def test_clopper_pearson_interval() -> None:
+    """Exact binomial bounds: 0 of 1,000 is at most 0.37%; 10 of 100 spans 4.9%-17.6%."""
+    low, high = clopper_pearson(0, 1000)
+    assert low == 0.0
+    assert high == pytest.approx(0.00368, abs=1e-5)
+    low, high = clopper_pearson(10, 100)
+    assert low == pytest.approx(0.0490, abs=1e-4)
+    assert high == pytest.approx(0.1762, abs=1e-4)
+
+
+def test_a_median_most_runs_never_reached_is_null() -> None:
+    """Two of three healthy canaries never promoted within the horizon: no median."""
+    healthy = by_name(("aa_100rps",))[0]
+    never = Outcome(
+        rolled_back_at=None, succeeded_at=None, promoted_while_bad=False, excess_failed=0
+    )
+    once = Outcome(rolled_back_at=None, succeeded_at=300, promoted_while_bad=False, excess_failed=0)
+    figures = summarise(healthy, [never, never, once])
+    assert figures["median_time_to_promotion_s"] is None
+    assert summarise(healthy, [once, once, never])["median_time_to_promotion_s"] == 300
