@@ -43,6 +43,7 @@ from rollout.model import Analysis, MetricVerdict, Stage, Verdict
 
 TESTS = ("errors", "latency", "errorSlo", "latencySlo")
 SUSPICIOUS = 1.0
+STATE_KEYS = ("done", "current", "step", "boundMs")
 ALPHA_SHARE = {"errors": 0.4, "latency": 0.4, "errorSlo": 0.1, "latencySlo": 0.1}
 """How the run's alpha is split: most to the comparisons with stable, which must catch
 small effects early; an SLO breach is usually large and affords a higher bar."""
@@ -137,7 +138,8 @@ def sequential_judge(
             evidence=evidence,
             reason=f"Prometheus unavailable: {observed.reason}",
         )
-    state = dict(evidence or {})
+    # Known keys only: evidence written by an older judge starts afresh, not half-read.
+    state = {k: v for k, v in (evidence or {}).items() if k in STATE_KEYS}
     done, current = _pairs(state.get("done")), _pairs(state.get("current"))
     step = step_started_at.isoformat() if step_started_at else ""
     if state.get("step") != step:  # a new step: the last one's evidence is final

@@ -227,3 +227,21 @@ def test_at_full_weight_an_slo_breach_is_held_not_blamed() -> None:
     )
     assert held.outcome == "inconclusive"
     assert "no stable traffic" in held.reason
+
+
+def test_evidence_from_an_older_judge_is_dropped_not_misread() -> None:
+    """A status written by the first sequential judge (other keys) does not leak through."""
+    old = {"errors": {"worse": [9.0] * 16, "fine": [0.0] * 16}, "seen": {}, "boundMs": 250.0}
+    rng = np.random.default_rng(15)
+    verdict = sequential_judge(
+        observation(
+            T0 + timedelta(minutes=1), counts(300, 1, 0.0, rng), counts(3000, 15, 0.0, rng)
+        ),
+        Analysis(),
+        STAGE,
+        old,
+        step_started_at=T0,
+    )
+    assert verdict.evidence is not None
+    assert set(verdict.evidence) == {"done", "current", "step", "boundMs"}
+    assert verdict.evidence["boundMs"] == 250.0
