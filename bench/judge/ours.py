@@ -12,13 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from bench.judge.rivals import Move
-from bench.judge.scenarios import BOUNDS, Scenario
-from bench.judge.traffic import Path
+from bench.judge.scenarios import Scenario
+from bench.judge.traffic import Path, as_counts
 from rollout.analysis.evidence import sequential_judge
-from rollout.analysis.observations import Counts, Observation, VersionCounts
+from rollout.analysis.observations import Observation, VersionCounts
 from rollout.engine import decide
 from rollout.model import RolloutStatus, parse_spec
 
@@ -32,13 +30,6 @@ SPEC: dict[str, Any] = {
     # The sequential judge extends a step until it has positive evidence: allow an hour.
     "analysis": {"judge": "sequential", "interval": "15s", "maxInconclusive": 240},
 }
-
-
-def _counts(values: np.ndarray | None) -> Counts:
-    if values is None:
-        return Counts()  # Prometheus answered no series: fewer than two samples in range
-    buckets = tuple((le, float(c)) for le, c in zip(BOUNDS, values[2:], strict=True))
-    return Counts(requests=float(values[0]), errors=float(values[1]), buckets=buckets)
 
 
 class Ours:
@@ -61,8 +52,8 @@ class Ours:
         start = int((before.step_started_at - T0).total_seconds())
         observed = Observation(
             at=now,
-            stable=VersionCounts(step=_counts(path.increase("stable", start, t))),
-            canary=VersionCounts(step=_counts(path.increase("canary", start, t))),
+            stable=VersionCounts(step=as_counts(path.increase("stable", start, t))),
+            canary=VersionCounts(step=as_counts(path.increase("canary", start, t))),
         )
         analysis = self.spec.analysis
         verdict = sequential_judge(

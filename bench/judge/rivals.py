@@ -29,8 +29,8 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.judge.scenarios import BOUNDS, TOLERANCE, Scenario, share_above
-from bench.judge.traffic import Path
-from rollout.analysis.observations import histogram_quantile
+from bench.judge.traffic import Path, as_counts
+from rollout.analysis.observations import bound_at_or_above
 
 Move = Literal["advance", "rollback", "succeed"]
 STEPS = (5, 25, 50, 100)
@@ -39,7 +39,7 @@ MIN_REQUESTS = 100
 
 
 def _p99(values: np.ndarray) -> float | None:
-    return histogram_quantile(0.99, tuple(zip(BOUNDS, values[2:], strict=True)))
+    return as_counts(values).quantile(0.99)
 
 
 class _Steps:
@@ -119,18 +119,16 @@ class _Fixed:
     bound: float | None = None
 
     def fix(self, stable: np.ndarray | None) -> float | None:
-        if self.bound is None and stable is not None and stable[0] > 0:
-            p99 = _p99(stable)
-            finite = [le for le in BOUNDS if le != math.inf and p99 is not None and le >= p99]
-            self.bound = min(finite) if finite else None
+        p99 = _p99(stable) if stable is not None and stable[0] > 0 else None
+        if self.bound is None and p99 is not None:
+            self.bound = bound_at_or_above(as_counts(stable).buckets, p99)
         return self.bound
 
 
 def _above(values: np.ndarray, bound: float | None) -> float:
-    if bound is None:
-        return 0.0
-    below = max((c for le, c in zip(BOUNDS, values[2:], strict=True) if le <= bound), default=0.0)
-    return float(values[-1] - below)
+    """Requests slower than ``bound``."""
+    share = as_counts(values).share_above(bound) if bound is not None else None
+    return 0.0 if share is None else share * float(values[0])
 
 
 class NaiveZ:

@@ -30,6 +30,7 @@ from bench.judge.scenarios import (
     COMMON_MODE_SLOWDOWN,
     Scenario,
 )
+from rollout.analysis.observations import Counts
 
 SERIES = 2 + len(BOUNDS)  # requests, 5xx, then cumulative buckets (le ascending, +Inf last)
 MISSED_SCRAPE = 0.02  # a scrape that fails (target slow, Prometheus busy)
@@ -156,6 +157,14 @@ class Path:
         """``increase(counter[end - start])`` at ``end``, as Prometheus answers it."""
         times, values = self.samples(version, start, end)
         return prometheus_increase(times, values, float(start), float(end))
+
+
+def as_counts(values: np.ndarray | None) -> Counts:
+    """What the Prometheus adapter would make of one version's answer (a row of SERIES)."""
+    if values is None:
+        return Counts()  # Prometheus answered no series: fewer than two samples in range
+    buckets = tuple((le, float(c)) for le, c in zip(BOUNDS, values[2:], strict=True))
+    return Counts(requests=float(values[0]), errors=float(values[1]), buckets=buckets)
 
 
 def prometheus_increase(

@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from rollout.analysis.observations import Counts, Observation, Unavailable
+from rollout.analysis.judge import unavailable
+from rollout.analysis.observations import Counts, Observation, Unavailable, bound_at_or_above
 from rollout.analysis.sequential import GRID, Pair, e_value, rate_log_lr, ratio_log_lr
 from rollout.model import Analysis, MetricVerdict, Stage, Verdict
 
@@ -67,11 +68,6 @@ def _deflate(counts: Counts, factor: float) -> Counts:
         errors=counts.errors / factor,
         buckets=tuple((le, c / factor) for le, c in counts.buckets),
     )
-
-
-def _bound_at_or_above(buckets: tuple[tuple[float, float], ...], value: float) -> float | None:
-    finite = [le for le, _ in buckets if le != math.inf and le >= value]
-    return min(finite) if finite else None
 
 
 def _above(counts: Counts, bound: float | None) -> float:
@@ -131,13 +127,7 @@ def sequential_judge(
 ) -> Verdict:
     """The verdict for this evaluation, with the updated evidence inside it."""
     if isinstance(observed, Unavailable):
-        return Verdict(
-            outcome="inconclusive",
-            at=observed.at,
-            no_data=True,
-            evidence=evidence,
-            reason=f"Prometheus unavailable: {observed.reason}",
-        )
+        return unavailable(observed, evidence)
     # Known keys only: evidence written by an older judge starts afresh, not half-read.
     state = {k: v for k, v in (evidence or {}).items() if k in STATE_KEYS}
     done, current = _pairs(state.get("done")), _pairs(state.get("current"))
@@ -153,8 +143,8 @@ def sequential_judge(
     stable = _deflate(observed.stable.step, factor)
     if state.get("boundMs") is None and stable.has_data:
         p99 = stable.quantile(0.99)
-        state["boundMs"] = _bound_at_or_above(stable.buckets, p99) if p99 is not None else None
-    slo_bound = _bound_at_or_above(canary.buckets or stable.buckets, analysis.max_p99_ms)
+        state["boundMs"] = bound_at_or_above(stable.buckets, p99) if p99 is not None else None
+    slo_bound = bound_at_or_above(canary.buckets or stable.buckets, analysis.max_p99_ms)
     current = _step_pairs(canary, stable, state.get("boundMs"), slo_bound, analysis)
     total = {
         name: (done[name][0] + w, done[name][1] + f) if name in done else (w, f)

@@ -23,9 +23,9 @@ the canary.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from rollout.analysis.observations import Observation, Unavailable
+from rollout.analysis.observations import Observation, Unavailable, bound_at_or_above
 from rollout.model import Analysis, MetricVerdict, Stage, Verdict
 
 LATENCY_SLACK_MS = 5.0
@@ -60,6 +60,17 @@ def _at_most(name: str, value: float | None, limit: float | None, samples: int) 
     return _Metric(name, value, limit, samples, ok)
 
 
+def unavailable(observed: Unavailable, evidence: dict[str, Any] | None = None) -> Verdict:
+    """No answer from Prometheus: no data, never a pass; a sequential judge's evidence kept."""
+    return Verdict(
+        outcome="inconclusive",
+        at=observed.at,
+        no_data=True,
+        evidence=evidence,
+        reason=f"Prometheus unavailable: {observed.reason}",
+    )
+
+
 def judge(
     observed: Observation | Unavailable,
     analysis: Analysis,
@@ -67,12 +78,7 @@ def judge(
 ) -> Verdict:
     """The verdict for one evaluation of the current stage."""
     if isinstance(observed, Unavailable):
-        return Verdict(
-            outcome="inconclusive",
-            at=observed.at,
-            no_data=True,
-            reason=f"Prometheus unavailable: {observed.reason}",
-        )
+        return unavailable(observed)
     canary, stable = observed.canary.step, observed.stable.step
     n = int(canary.requests)
     need = stage.min_requests
@@ -93,7 +99,10 @@ def judge(
         p99_limit = (
             None
             if s_p99 is None
-            else max(s_p99 * slack + LATENCY_SLACK_MS, _bucket_top(stable.buckets, s_p99))
+            # A P99 read from buckets is only known to its bucket: in stable's is no worse.
+            else max(
+                s_p99 * slack + LATENCY_SLACK_MS, bound_at_or_above(stable.buckets, s_p99) or s_p99
+            )
         )
         vs_rate = _at_most("error-rate-vs-stable", rate, rate_limit, m)
         vs_p99 = _at_most("p99-vs-stable", p99, p99_limit, m)
@@ -124,13 +133,6 @@ def judge(
         reason = f"common-mode incident: stable breaks {', '.join(common)} too"
         return _verdict(observed, held, n, reason)
     return _verdict(observed, metrics, n, "")
-
-
-def _bucket_top(buckets: tuple[tuple[float, float], ...], value: float) -> float:
-    """The upper bound of the bucket ``value`` falls in: a P99 read from buckets is only
-    known to that resolution, so a canary in the same bucket as stable is no worse."""
-    finite = [le for le, _ in buckets if le != float("inf") and le >= value]
-    return min(finite) if finite else value
 
 
 def _broken(v: MetricVerdict) -> str:

@@ -106,3 +106,14 @@ def histogram_quantile(q: float, buckets: Buckets) -> float | None:
     if in_bucket <= 0:
         return upper
     return lower + (upper - lower) * (rank - below) / in_bucket
+
+
+def bound_at_or_above(buckets: Buckets, value: float) -> float | None:
+    """The smallest finite bucket bound at or above ``value``: the top of the bucket a
+    quantile read from these buckets falls in (None above the highest finite bound).
+
+    >>> bound_at_or_above(((100.0, 5.0), (250.0, 9.0), (math.inf, 10.0)), 180.0)
+    250.0
+    """
+    finite = [le for le, _ in buckets if le != math.inf and le >= value]
+    return min(finite) if finite else None

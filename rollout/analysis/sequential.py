@@ -18,14 +18,12 @@ a fixed grid of alternatives), so a restarted controller carries on where it was
 
 Each comes with its mirror (null: at least as bad as the bound), whose
 rejection is positive evidence that the canary is fine: promotion needs it.
-:class:`RatioTest` and :class:`RateTest` accumulate periods for callers that
-feed increments; the judge (``evidence``) adds whole steps.
+Periods add up: the judge (``evidence``) sums the log-ratios of whole steps.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import logsumexp
@@ -81,42 +79,3 @@ def rate_log_lr(limit: float, events: float, n: float) -> Pair:
     return log_lr(_grid_above(limit, min(0.99, limit * 50))), log_lr(
         _grid_below(limit, limit * 0.1)
     )
-
-
-@dataclass
-class _Accumulated:
-    worse: np.ndarray = field(default_factory=lambda: np.zeros(GRID))
-    fine: np.ndarray = field(default_factory=lambda: np.zeros(GRID))
-
-    def add(self, pair: Pair) -> None:
-        self.worse = self.worse + pair[0]
-        self.fine = self.fine + pair[1]
-
-    def worse_e(self) -> float:
-        return e_value(self.worse)
-
-    def fine_e(self) -> float:
-        return e_value(self.fine)
-
-
-@dataclass
-class RatioTest(_Accumulated):
-    """Is the canary's rate more than ``1 + delta`` times stable's? (And the mirror.)"""
-
-    delta: float = 0.2
-
-    def update(
-        self, canary_events: float, canary_n: float, stable_events: float, stable_n: float
-    ) -> None:
-        """Add one period's counts (events and requests of each version)."""
-        self.add(ratio_log_lr(self.delta, canary_events, canary_n, stable_events, stable_n))
-
-
-@dataclass
-class RateTest(_Accumulated):
-    """Is the canary's rate above ``limit`` (an SLO)? (And the mirror.)"""
-
-    limit: float = 0.01
-
-    def update(self, events: float, n: float) -> None:
-        self.add(rate_log_lr(self.limit, events, n))
