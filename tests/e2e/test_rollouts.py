@@ -40,6 +40,15 @@ def test_healthy_canary_becomes_stable_and_other_routes_stay(stack: Stack) -> No
 
     stack.wait_for(done, timeout=90, what="success")
     assert {5, 25, 50} <= seen
+
+    def route() -> list[str]:
+        return [
+            e["destination"]["subset"] for e in stack.virtual_service()["spec"]["http"][1]["route"]
+        ]
+
+    # The status is written before the mesh (its outbox makes that crash-safe): the route
+    # follows "Succeeded" by one write.
+    stack.wait_for(lambda: route() == ["v2"], timeout=10, what="v2 alone on the route")
     http = stack.virtual_service()["spec"]["http"]
     assert http[0] == before[0]
     assert {k: v for k, v in http[1].items() if k != "route"} == {
