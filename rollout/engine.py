@@ -115,6 +115,7 @@ def decide(
     problem: str | None = None,
     generation: int | None = None,
     drift: bool = False,
+    mesh_in_sync: bool = True,
 ) -> Decision:
     """Decide the next status of a rollout and the actions that realise it.
 
@@ -123,6 +124,8 @@ def decide(
     workload can take traffic. ``problem`` is a validation message about the
     mesh documents: the rollout stops without touching them (see :func:`invalid`).
     ``drift`` says someone changed the managed weights by hand since we set them.
+    ``mesh_in_sync`` says the mesh, as read, is what ``status`` asks for
+    (:func:`desired_mesh`): a step's clock starts only then (see :func:`_clock_step`).
     """
     if generation is not None:
         status = status.model_copy(update={"observed_generation": generation})
@@ -134,14 +137,33 @@ def decide(
         _start(turn, canary_ready)
     elif status.phase == "Failed":
         _recover(turn, canary_ready)
+    _clock_step(turn, status, mesh_in_sync)
     active = turn.status.phase in ("Progressing", "Paused")
     if (active or turn.status.phase == "Pending") and not _command(turn) and active:
         _pause_level(turn)
         if drift and not started:  # the weights on record belong to the previous run
             _drift(turn)
         _judge(turn, verdict)
+    _clock_step(turn, status, mesh_in_sync)
     turn.update(conditions=conditions(turn.status, now))
     return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
+
+
+def _clock_step(turn: _Turn, read: RolloutStatus, mesh_in_sync: bool) -> None:
+    """Start the step's clock once the mesh carries the step (time at a step is time at
+    its weight).
+
+    Every transition that changes the weights leaves ``stepStartedAt`` empty; the
+    first call that finds the mesh as the status asks stamps it. A crash, or
+    VirtualService writes failing for a while, can delay a step, never shorten it.
+    ``mesh_in_sync`` was measured against the status as read (``read``), so it
+    only counts while this call has not changed what the mesh should be.
+    """
+    s = turn.status
+    if s.step_started_at is not None or s.phase not in ("Progressing", "Paused"):
+        return
+    if mesh_in_sync and desired_mesh(turn.spec, s) == desired_mesh(turn.spec, read):
+        turn.update(step_started_at=turn.now)
 
 
 def invalid(
@@ -223,7 +245,7 @@ def _start(turn: _Turn, canary_ready: bool) -> None:
         step_index=0,
         canary_weight=0 if spec.paused else plan[0].weight,
         started_at=turn.now,
-        step_started_at=turn.now,
+        step_started_at=None,
     )
     steps = " → ".join(str(s.weight) if s.kind == "weight" else "header" for s in plan)
     message = f"rolling out {spec.canary_subset} beside {spec.stable_subset}: {steps}"
@@ -237,7 +259,7 @@ def _recover(turn: _Turn, canary_ready: bool) -> None:
         return
     paused = turn.status.pause_reason is not None
     turn.update(
-        phase="Paused" if paused else "Progressing", step_started_at=turn.now, inconclusive_count=0
+        phase="Paused" if paused else "Progressing", step_started_at=None, inconclusive_count=0
     )
     turn.transition("recovered", "the input is valid again; continuing", "InputValid", "resumed")
 
@@ -294,7 +316,7 @@ def _resume(turn: _Turn, message: str) -> None:
         phase="Paused" if turn.spec.paused else "Progressing",
         pause_reason="user" if turn.spec.paused else None,
         canary_weight=stage.weight if not turn.spec.paused else turn.status.canary_weight,
-        step_started_at=turn.now,
+        step_started_at=None,
         inconclusive_count=0,
     )
     if turn.status.phase == "Progressing":
@@ -312,8 +334,8 @@ def _judge(turn: _Turn, verdict: Verdict | None) -> None:
         if s.pause_reason != "regression":
             _regression(turn, verdict)
         return
-    if s.phase != "Progressing":
-        return
+    if s.phase != "Progressing" or s.step_started_at is None:
+        return  # a pass or a silence says nothing of a step whose weight is not set yet
     if verdict.outcome == "inconclusive":
         # Too few requests is expected early in a step; only silence, or a step that
         # has had its time and still proves nothing, counts against the limit.
@@ -357,7 +379,7 @@ def _advance(turn: _Turn, verdict: Verdict | None, by_user: bool) -> None:
     turn.update(
         step_index=s.step_index + 1,
         canary_weight=nxt.weight,
-        step_started_at=turn.now,
+        step_started_at=None,
         inconclusive_count=0,
         phase="Paused" if paused else "Progressing",
         pause_reason="user" if paused else None,

@@ -18,6 +18,7 @@ the step the status records, because the status is always written first.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,13 +26,14 @@ from typing import Any
 
 from rollout.actions import Effect, MeshAction, RecordEvent
 from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
-from rollout.engine import Decision, decide, invalid, starting
+from rollout.engine import Decision, decide, desired_mesh, invalid, starting
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.kube.mesh import MeshDocs
 from rollout.mesh import (
     MeshError,
     Target,
     apply_actions,
+    in_sync,
     replaced_outlier_detection,
     validate_pair,
     weight_drift,
@@ -47,6 +49,7 @@ from rollout.model import (
 )
 
 Doc = dict[str, Any]
+FAILED_CONDITION = "ReconcileFailed"
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,12 @@ class Reconciler:
             return Result(None, decision.status, None)
         target = Target.of(spec, namespace)
         located, problem = self._locate(namespace, spec, target)
-        canary_ready, drift = True, False
+        canary_ready, drift, mesh_in_sync = True, False, False
         if located is not None:
-            drift = weight_drift(located.docs.virtual_service, target)
+            docs = located.docs
+            drift = weight_drift(docs.virtual_service, target)
+            wanted = desired_mesh(spec, status)
+            mesh_in_sync = in_sync(docs.virtual_service, docs.destination_rule, target, wanted)
             if starting(spec, status):
                 canary_ready, problem = self._preflight(namespace, spec, located)
         decision = decide(
@@ -147,9 +153,40 @@ class Reconciler:
             problem=problem,
             generation=generation,
             drift=drift,
+            mesh_in_sync=mesh_in_sync,
         )
         new_status = self._commit(obj, status, decision, located, target)
         return Result(spec, new_status, located)
+
+    def record_failure(self, namespace: str, name: str, message: str) -> None:
+        """Say on the Rollout that reconciling it failed: a ``ReconcileFailed`` condition
+        and a Warning Event. ``message`` must already be free of secrets.
+
+        Works on the raw status so that it still works when the failure is in
+        parsing or deciding; the next successful reconcile rebuilds the
+        conditions without this one.
+        """
+        obj = self.rollouts.get(namespace, name)
+        status = dict(obj.get("status") or {})
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        others = [c for c in conditions if c.get("type") != FAILED_CONDITION]
+        if any(
+            c.get("type") == FAILED_CONDITION and c.get("message") == message for c in conditions
+        ):
+            return  # said already: no write, so no watch event and no busy loop
+        since = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        failed = {
+            "type": FAILED_CONDITION,
+            "status": "True",
+            "reason": "InternalError",
+            "message": message,
+            "lastTransitionTime": since,
+        }
+        status["conditions"] = [*others, failed]
+        self.fence.fence()
+        obj = self.rollouts.write_status(obj, status)
+        digest = hashlib.sha256(message.encode()).hexdigest()[:12]
+        self.events.record(obj, f"reconcile-failed.{digest}", FAILED_CONDITION, message, "Warning")
 
     def _locate(
         self, namespace: str, spec: RolloutSpec, target: Target

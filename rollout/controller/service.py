@@ -26,12 +26,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from rollout.analysis.evidence import sequential_judge
 from rollout.analysis.judge import judge
-from rollout.analysis.observations import Unavailable
+from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, render_check
 from rollout.controller.ports import AlwaysLeader, Fence, Notifier
 from rollout.controller.reconcile import Reconciler, Result
 from rollout.controller.settings import Settings
+from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.kube import (
     Conflict,
@@ -56,34 +57,56 @@ EVALUATED = ("Progressing", "Paused")
 
 
 class WorkQueue:
-    """Keys to reconcile, each at most once in the queue; a verdict is never dropped."""
+    """Keys to reconcile, each at most once in the queue; a verdict is never dropped.
 
-    def __init__(self) -> None:
+    A key may be put back with a delay (a retry with backoff); it is handed out
+    once the delay is over, or at once if something new (a watch event, a
+    verdict) puts it again. Of two verdicts for one key the newer one is kept, so
+    a retry never replays an old verdict over a fresh one.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._cond = threading.Condition()
-        self._order: list[Key] = []
+        self._clock = clock
+        self._ready_at: dict[Key, float] = {}  # insertion order is queue order
         self._verdicts: dict[Key, Verdict | None] = {}
 
-    def put(self, key: Key, verdict: Verdict | None = None) -> None:
+    def put(self, key: Key, verdict: Verdict | None = None, after_s: float = 0.0) -> None:
         with self._cond:
-            if key not in self._verdicts:
-                self._order.append(key)
+            ready_at = self._clock() + after_s
+            if key not in self._ready_at:
+                self._ready_at[key] = ready_at
                 self._verdicts[key] = verdict
-            elif verdict is not None:
-                self._verdicts[key] = verdict
+            else:
+                self._ready_at[key] = min(self._ready_at[key], ready_at)
+                self._verdicts[key] = _newer(self._verdicts[key], verdict)
             self._cond.notify()
 
     def get(self, timeout: float) -> tuple[Key, Verdict | None] | None:
         with self._cond:
-            if not self._order:
-                self._cond.wait(timeout)
-            if not self._order:
+            key = self._first_ready()
+            if key is None:
+                waits = [t - self._clock() for t in self._ready_at.values()]
+                self._cond.wait(min([timeout, *waits]) if waits else timeout)
+                key = self._first_ready()
+            if key is None:
                 return None
-            key = self._order.pop(0)
+            del self._ready_at[key]
             return key, self._verdicts.pop(key)
+
+    def _first_ready(self) -> Key | None:
+        now = self._clock()
+        return next((k for k, t in self._ready_at.items() if t <= now), None)
 
     def __len__(self) -> int:
         with self._cond:
-            return len(self._order)
+            return len(self._ready_at)
+
+
+def _newer(old: Verdict | None, new: Verdict | None) -> Verdict | None:
+    if old is None or new is None:
+        return old or new
+    return new if new.at >= old.at else old
 
 
 @dataclass
@@ -141,7 +164,10 @@ class Controller:
         self.stopping = threading.Event()
         self.watchers: list[Watcher] = []
         self.scheduler = BackgroundScheduler(timezone="UTC")
-        self._worker: threading.Thread | None = None
+        self.backoff = Backoff()
+        self._held: dict[Key, tuple[float, Any]] = {}  # failing: retry time, generation
+        self._generations: dict[Key, Any] = {}
+        self._worker: Supervised | None = None
 
     # -- state ---------------------------------------------------------------------
     def leading(self) -> bool:
@@ -152,10 +178,14 @@ class Controller:
         return bool(self.watchers) and all(w.relists > 0 for w in self.watchers)
 
     def healthy(self) -> bool:
-        """The worker thread and the scheduler are alive (once started)."""
+        """Every long-lived loop is alive: worker, scheduler, watches, notifications."""
         if self._worker is None:
             return not self.stopping.is_set()  # still starting
-        return self._worker.is_alive() and self.scheduler.running
+        loops = [self._worker.alive(), self.scheduler.running]
+        loops += [w.alive() for w in self.watchers]
+        if self._delivery is not None:
+            loops.append(self._delivery.alive())
+        return all(loops)
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Controller:
@@ -179,8 +209,7 @@ class Controller:
             self.resync, "interval", seconds=s.resync_s, max_instances=1, coalesce=True, id="resync"
         )
         self.scheduler.start()
-        self._worker = threading.Thread(target=self.work, name="worker", daemon=True)
-        self._worker.start()
+        self._worker = Supervised("worker", self.work, self.stopping, self._loop_crashed).start()
         if self._delivery is not None:
             self._delivery.start()
         log.info("controller started", identity=s.identity, namespaces=s.namespaces or "all")
@@ -202,6 +231,10 @@ class Controller:
             watcher.stopping.set()
         log.info("controller stopped")
 
+    def _loop_crashed(self, thread: str, crash: Crash) -> None:
+        self.metrics.thread_restarts.labels(thread).inc()
+        log.error("loop crashed, restarting it", thread=thread, error=str(crash))
+
     def serve_health(self) -> HealthServer:
         s = self.settings
         return HealthServer(
@@ -211,14 +244,27 @@ class Controller:
     # -- events --------------------------------------------------------------------
     def _on_rollout(self, kind: str, obj: dict[str, Any]) -> None:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        generation = obj["metadata"].get("generation")
+        self._generations[key] = generation
         if kind == "DELETED":
+            self._held.pop(key, None)
             self.keys.discard(key)
             if self.known.pop(key, None) is not None:
                 with contextlib.suppress(KeyError):
                     self.metrics.canary_weight.remove(*key)
             return
         self.keys.add(key)
-        self.queue.put(key)
+        self.queue.put(key, after_s=self._held_for(key, generation))
+
+    def _held_for(self, key: Key, generation: Any = None) -> float:
+        """How long a failing rollout still waits: a new generation (a fixed spec) ends it."""
+        held = self._held.get(key)
+        if held is None or (generation is not None and generation != held[1]):
+            return 0.0
+        return max(0.0, held[0] - time.monotonic())
+
+    def _hold(self, key: Key, delay: float) -> None:
+        self._held[key] = (time.monotonic() + delay, self._generations.get(key))
 
     def _on_mesh(self, kind: str, obj: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -227,7 +273,7 @@ class Controller:
             if key[0] == namespace and (
                 located is None or name in (located.vs_name, located.dr_name)
             ):
-                self.queue.put(key)
+                self.queue.put(key, after_s=self._held_for(key))
 
     def _on_leading(self) -> None:
         self.metrics.is_leader.set(1)
@@ -238,7 +284,7 @@ class Controller:
         """Queue every known Rollout (on gaining the lease, and now and then as a safety net)."""
         if self.leading():
             for key in list(self.keys):
-                self.queue.put(key)
+                self.queue.put(key, after_s=self._held_for(key))
 
     def _on_stopped_leading(self) -> None:
         self.metrics.is_leader.set(0)
@@ -246,42 +292,71 @@ class Controller:
 
     # -- evaluations -----------------------------------------------------------------
     def tick(self) -> None:
-        """Evaluate every due rollout in one batch and queue the verdicts."""
+        """Evaluate every due rollout in one batch and queue the verdicts.
+
+        Each rollout is asked for and judged inside its own boundary: a rollout
+        whose spec or evidence breaks the code is recorded and retried later,
+        and the others are evaluated as usual.
+        """
         if not self.leading() or self.stopping.is_set():
             return
         now = self.clock()
         due: list[tuple[Key, Known, Ask]] = []
         for key, known in list(self.known.items()):
-            ask = self._ask(key, known, now)
+            try:
+                ask = self._ask(key, known, now)
+            except Exception as error:
+                self._evaluation_failed(key, known, now, error)
+                continue
             if ask is not None:
                 due.append((key, known, ask))
         if not due:
             return
         observed = self.source.observe([a for _, _, a in due], now)
         for key, known, ask in due:
-            result = observed[ask.key]
-            if isinstance(result, Unavailable):
-                self.metrics.prometheus_errors.inc()
-            spec, status = known.result.spec, known.result.status
-            assert spec is not None
-            assert status.stage is not None
-            if spec.analysis.judge == "sequential":
-                verdict = sequential_judge(
-                    result,
-                    spec.analysis,
-                    status.stage,
-                    status.evidence,
-                    spec.analysis.alpha,
-                    step_started_at=ask.step_started_at,
-                    scrape_interval_s=self.settings.scrape_interval_s,
-                )
-            else:
-                verdict = judge(result, spec.analysis, status.stage)
+            try:
+                verdict = self._judge(known, ask, observed[ask.key])
+                known.next_evaluation = now + timedelta(seconds=ask.window_s)
+            except Exception as error:
+                self._evaluation_failed(key, known, now, error)
+                continue
             self.metrics.verdicts.labels(verdict.outcome).inc()
-            known.next_evaluation = now + timedelta(seconds=ask.window_s)
             self.queue.put(key, verdict)
         if isinstance(next(iter(observed.values())), Unavailable):
             log.warning("prometheus unavailable", rollouts=len(due))
+
+    def _judge(self, known: Known, ask: Ask, result: Observation | Unavailable) -> Verdict:
+        if isinstance(result, Unavailable):
+            self.metrics.prometheus_errors.inc()
+        spec, status = known.result.spec, known.result.status
+        assert spec is not None
+        assert status.stage is not None
+        if spec.analysis.judge == "sequential":
+            return sequential_judge(
+                result,
+                spec.analysis,
+                status.stage,
+                status.evidence,
+                spec.analysis.alpha,
+                step_started_at=ask.step_started_at,
+                scrape_interval_s=self.settings.scrape_interval_s,
+            )
+        return judge(result, spec.analysis, status.stage)
+
+    def _evaluation_failed(self, key: Key, known: Known, now: datetime, error: Exception) -> None:
+        """One rollout's evaluation broke: say so on it, try it again later, go on."""
+        crash = Crash.of(error)
+        self.metrics.rollout_failures.labels("evaluate", crash.kind).inc()
+        delay = self.backoff.failed(key)
+        known.next_evaluation = now + timedelta(seconds=min(delay, 86400.0))
+        log.error("evaluation failed", rollout=f"{key[0]}/{key[1]}", error=str(crash))
+        self._record(key, f"evaluation failed: {crash}")
+
+    def _record(self, key: Key, message: str) -> None:
+        try:
+            self.reconciler.record_failure(key[0], key[1], message)
+        except Exception as error:  # telling is best effort; the retry is what matters
+            log.warning("could not record the failure", error=str(Crash.of(error)))
 
     def _ask(self, key: Key, known: Known, now: datetime) -> Ask | None:
         result = known.result
@@ -293,6 +368,8 @@ class Controller:
         if known.next_evaluation is not None and known.next_evaluation > now:
             return None
         interval = max(1, round(parse_duration(spec.analysis.interval).total_seconds()))
+        if now - status.step_started_at < timedelta(seconds=interval):
+            return None  # the window must lie inside the step: only data from its weight
         service = spec.service.split(".")[0]
         values = {
             "namespace": key[0],
@@ -327,10 +404,12 @@ class Controller:
             self._reconcile(key, verdict)
 
     def _reconcile(self, key: Key, verdict: Verdict | None) -> None:
+        """Reconcile one rollout inside its boundary: whatever it raises stays with it."""
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(rollout=f"{key[0]}/{key[1]}"):
             try:
                 result = self.reconciler.reconcile(key[0], key[1], verdict)
+                self._remember(key, result)
             except Conflict:
                 self.metrics.api_errors.labels("conflict").inc()
                 self.queue.put(key, verdict)  # re-read, re-decide
@@ -339,16 +418,24 @@ class Controller:
                 return
             except KubeError as error:
                 self.metrics.api_errors.labels(type(error).__name__).inc()
-                log.warning("reconcile failed", error=str(error))
-                self.stopping.wait(0.5)
-                self.queue.put(key, verdict)
+                delay = self.backoff.failed(key)
+                log.warning("reconcile failed", error=str(error), retry_s=delay)
+                self._hold(key, delay)
+                self.queue.put(key, verdict, after_s=delay)
                 return
-            except Exception:  # a bug must not kill the worker: log it, carry on
-                log.exception("reconcile crashed")
+            except Exception as error:  # a bug: keep it with this rollout, carry on
+                crash = Crash.of(error)
+                self.metrics.rollout_failures.labels("reconcile", crash.kind).inc()
+                delay = self.backoff.failed(key)
+                log.error("reconcile crashed", error=str(crash), retry_s=delay)
+                self._hold(key, delay)
+                self._record(key, f"reconcile failed: {crash}")
+                self.queue.put(key, verdict, after_s=delay)
                 return
             finally:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
-            self._remember(key, result)
+            self.backoff.succeeded(key)
+            self._held.pop(key, None)
 
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:

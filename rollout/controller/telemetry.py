@@ -63,6 +63,18 @@ class Metrics:
             registry=r,
         )
         self.is_leader = Gauge("meshrollout_leader", "1 while this replica leads.", registry=r)
+        self.rollout_failures = Counter(
+            "meshrollout_rollout_failures",
+            "Unexpected errors caught at one rollout's boundary (kept to that rollout).",
+            ["stage", "kind"],
+            registry=r,
+        )
+        self.thread_restarts = Counter(
+            "meshrollout_thread_restarts",
+            "Long-lived loops restarted after an unexpected error.",
+            ["thread"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -39,6 +39,8 @@ class Watcher:
         self.backoff_s = backoff_s
         self.resource_version = ""
         self.relists = 0
+        self.handler_errors = 0
+        self.stream_errors = 0
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -58,7 +60,18 @@ class Watcher:
         items, self.resource_version = self.kube.list(self.resource, self.namespace)
         self.relists += 1
         for item in items:
-            self.on_event("SYNC", item)
+            self._hand("SYNC", item)
+
+    def _hand(self, kind: str, obj: dict[str, Any]) -> None:
+        """One object to the handler; a handler that raises loses that event, not the watch."""
+        try:
+            self.on_event(kind, obj)
+        except Exception:  # the consumer's bug or a malformed object: counted, watch goes on
+            self.handler_errors += 1
+
+    def alive(self) -> bool:
+        """Running, or asked to stop (for a health check)."""
+        return self.stopping.is_set() or (self._thread is not None and self._thread.is_alive())
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -73,7 +86,7 @@ class Watcher:
                     if version:
                         self.resource_version = str(version)
                     if event.get("type") != "BOOKMARK":
-                        self.on_event(str(event.get("type")), obj)
+                        self._hand(str(event.get("type")), obj)
                     if self.stopping.is_set():
                         return
             except KubeError as error:
@@ -81,3 +94,7 @@ class Watcher:
                     self.resource_version = ""  # too old: list again
                 else:
                     self.stopping.wait(self.backoff_s)
+            except Exception:  # an answer we cannot read: start over from a fresh list
+                self.stream_errors += 1
+                self.resource_version = ""
+                self.stopping.wait(self.backoff_s)

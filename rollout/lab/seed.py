@@ -18,14 +18,15 @@ SERVICE = "inventory-service"
 VERSIONS = ("v1", "v2", "v3")
 
 
-def seed_documents(api: KubeAPI) -> None:
-    """The seed's mesh: inventory-route with /healthz pinned to v1, three subsets."""
+def seed_documents(api: KubeAPI, namespace: str = NS) -> None:
+    """The seed's mesh in ``namespace``: inventory-route with /healthz pinned to v1, three
+    subsets, a ready Deployment per version, STRICT mTLS."""
     reg: Registry = api.registry
 
     def create(group: str, version: str, plural: str, body: dict[str, Any]) -> None:
         t = reg.find(group, version, plural)
         assert t is not None
-        api.store.create(t, NS, body)
+        api.store.create(t, namespace, body)
 
     dest = {"host": SERVICE, "port": {"number": 8080}}
     create(
@@ -103,7 +104,7 @@ def seed_documents(api: KubeAPI) -> None:
         assert t is not None
         api.store.update(
             t,
-            NS,
+            namespace,
             f"inventory-{v}",
             lambda d: {
                 **d,

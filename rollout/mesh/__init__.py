@@ -7,7 +7,7 @@
 the Kubernetes adapter reads and patches the documents.
 """
 
-from rollout.mesh.apply import MeshResult, apply_actions
+from rollout.mesh.apply import MeshResult, apply_actions, in_sync
 from rollout.mesh.outlier import (
     REPLACED_ANNOTATION,
     outlier_detection,
@@ -35,6 +35,7 @@ __all__ = [
     "MeshResult",
     "Target",
     "apply_actions",
+    "in_sync",
     "managed_routes",
     "outlier_detection",
     "remove_header_route",

@@ -51,3 +51,9 @@ def apply_actions(vs: Doc, dr: Doc, target: Target, actions: Iterable[Action]) -
         dr_changed=new_dr != dr,
         replaced_outlier_detection=replaced_outlier_detection(new_dr, target.canary),
     )
+
+
+def in_sync(vs: Doc, dr: Doc, target: Target, actions: Iterable[Action]) -> bool:
+    """True when the documents already are what ``actions`` ask for (applying changes nothing)."""
+    result = apply_actions(vs, dr, target, actions)
+    return not (result.vs_changed or result.dr_changed)

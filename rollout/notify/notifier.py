@@ -99,6 +99,10 @@ class QueueNotifier:
         self._worker.start()
         return self
 
+    def alive(self) -> bool:
+        """The delivery thread runs (or was asked to stop)."""
+        return self.stopping.is_set() or (self._worker is not None and self._worker.is_alive())
+
     def stop(self) -> None:
         self.stopping.set()
         with self._lock:

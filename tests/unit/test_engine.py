@@ -382,7 +382,8 @@ def test_promotion_notifies_once_with_a_stable_id() -> None:
     )
     assert isinstance(event, RecordEvent)
     assert event.id == "r1.3.StepPromoted"
-    again = decide(spec(), decision.status, T0 + MINUTE, verdict())
+    # The same inputs again (the mesh still at the old weight) change nothing.
+    again = decide(spec(), decision.status, T0 + MINUTE, verdict(), mesh_in_sync=False)
     assert again.effects == []
     assert again.status == decision.status
 
@@ -531,3 +532,52 @@ def test_drift_on_record_from_a_previous_run_is_ignored_at_start() -> None:
     again = decide(spec(command={"name": "restart", "id": "new"}), done, T0, drift=True)
     reasons = [e.reason for e in again.effects if isinstance(e, RecordEvent)]
     assert reasons == ["Started"]
+
+
+# -- time at a step is time at its weight ------------------------------------------------
+
+
+def test_a_promotion_leaves_the_step_clock_for_the_mesh_to_start() -> None:
+    """The promoting decision does not start the next step's clock: the mesh has not moved."""
+    decision = decide(spec(), running(1), T0 + MINUTE, verdict())
+    assert (decision.status.step_index, decision.status.step_started_at) == (2, None)
+
+
+@pytest.mark.parametrize(
+    ("in_sync", "started"),
+    [(True, T0 + 2 * MINUTE), (False, None)],
+)
+def test_the_step_clock_starts_when_the_mesh_carries_the_step(
+    in_sync: bool, started: datetime | None
+) -> None:
+    """The first call that finds the mesh as the status asks stamps stepStartedAt; not before."""
+    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    later = decide(spec(), promoted, T0 + 2 * MINUTE, mesh_in_sync=in_sync).status
+    assert later.step_started_at == started
+
+
+def test_no_promotion_on_a_pass_before_the_step_clock_starts() -> None:
+    """A pass long after the promotion, with the mesh never in sync, promotes nothing."""
+    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    hour = T0 + 60 * MINUTE
+    held = decide(spec(), promoted, hour, verdict(at=hour), mesh_in_sync=False).status
+    assert (held.step_index, held.phase, held.step_started_at) == (2, "Progressing", None)
+
+
+def test_a_failure_rolls_back_even_before_the_step_clock_starts() -> None:
+    """A regression does not wait for the mesh: the canary goes back to 0% at once."""
+    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    at = T0 + 2 * MINUTE
+    failed = decide(spec(), promoted, at, verdict("fail", at=at), mesh_in_sync=False).status
+    assert (failed.phase, failed.canary_weight) == ("RolledBack", 0)
+
+
+def test_the_step_lasts_its_duration_from_the_mesh_not_from_the_decision() -> None:
+    """With the mesh late by 10 minutes, a 1-minute step still needs 1 minute at its weight."""
+    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    synced_at = T0 + 11 * MINUTE
+    clocked = decide(spec(), promoted, synced_at, mesh_in_sync=True).status
+    early = synced_at + MINUTE - timedelta(seconds=1)
+    assert decide(spec(), clocked, early, verdict(at=early)).status.step_index == 2
+    due = synced_at + MINUTE
+    assert decide(spec(), clocked, due, verdict(at=due)).status.step_index == 3

@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout.engine import decide
-from rollout.mesh import Target, apply_actions, set_weights
+from rollout.engine import decide, desired_mesh
+from rollout.mesh import Target, apply_actions, in_sync, set_weights
 from rollout.model import MetricVerdict, RolloutSpec, RolloutStatus, Verdict, parse_spec
 from tests.unit.istio import HOST, Doc, dest, destination_rule, healthz, primary, virtual_service
 
@@ -122,11 +122,18 @@ def test_rules_hold_through_any_story(
             cmd = {"name": move.command, "id": f"c{counter}"}
         spec = make_spec(steps, header, rollback, paused, cmd)
         before = status
-        decision = decide(spec, status, now, verdict, canary_ready=ready)
+        synced = in_sync(vs, dr, target, desired_mesh(spec, status))
+        decision = decide(spec, status, now, verdict, canary_ready=ready, mesh_in_sync=synced)
         status = decision.status
+        clock_started = status.step_started_at not in (None, before.step_started_at)
+        if clock_started and status.phase in ("Progressing", "Paused"):
+            # A step's clock starts only once the mesh (as read) carries its weight.
+            assert synced
+            assert pair_weights(vs)[1] == (pool * status.canary_weight + 50) // 100
 
         # Idempotent: the same inputs again change nothing and say nothing.
-        again = decide(spec, status, now, verdict, canary_ready=ready)
+        synced = in_sync(vs, dr, target, desired_mesh(spec, status))
+        again = decide(spec, status, now, verdict, canary_ready=ready, mesh_in_sync=synced)
         assert again.status == status
         assert again.effects == []
 

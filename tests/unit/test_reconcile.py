@@ -67,7 +67,11 @@ class World:
                 canary_requests=requests,
                 metrics=[MetricVerdict(name="error-rate", value=0.0, outcome="pass")],
             )
+        before = len(self.cluster.writes)
         self.reconciler.reconcile("shop", "inventory", verdict)
+        if any(kind != "Rollout" for kind, _, _ in self.cluster.writes[before:]):
+            # The controller's watch on the VirtualService/DestinationRule reconciles again.
+            self.reconciler.reconcile("shop", "inventory", None)
 
     def status(self) -> Any:
         return parse_status(self.cluster.get("Rollout", "inventory").get("status"))
@@ -203,3 +207,28 @@ def test_hand_edited_weights_are_put_back() -> None:
     w.run()
     assert w.weights() == [("v1", 95), ("v2", 5)]
     assert "DriftReverted" in [r for r, _ in w.events.recorded.values()]
+
+
+def test_failing_mesh_writes_delay_a_step_and_never_shorten_it() -> None:
+    """VirtualService writes failing for longer than the step: the step's minute starts when
+    the weight is finally written, so a pass right after the write promotes nothing."""
+    w = World()
+    w.run()
+    w.tick()
+    w.cluster.crashes.arm("mesh_update", times=3)
+    for _ in range(3):  # the promotion is decided, the mesh write keeps failing
+        with pytest.raises(Crash):
+            w.run("pass")
+        w.tick(30)
+    assert (w.status().step_index, w.status().step_started_at) == (1, None)
+    assert w.weights() == [("v1", 95), ("v2", 5)]
+    w.run()  # the write goes through now; the watch's reconcile starts the clock
+    written_at = w.now
+    assert w.weights() == [("v1", 75), ("v2", 25)]
+    assert w.status().step_started_at == written_at
+    w.tick(30)
+    w.run("pass")  # 90 s after the decision, but only 30 s at 25%
+    assert w.status().step_index == 1
+    w.tick(31)
+    w.run("pass")
+    assert w.status().step_index == 2
