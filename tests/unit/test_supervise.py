@@ -98,7 +98,7 @@ def test_a_crash_is_described_by_type_and_place_never_its_text() -> None:
     def leak() -> None:
         raise ValueError("unknown url type: 'xoxb-1234-secret'")
 
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="unknown url type") as caught:
         leak()
     text = str(Crash.of(caught.value))
     assert text.startswith("ValueError in leak (test_supervise.py:")
