@@ -13,6 +13,10 @@ from rollout.model import Problem
 
 HEADER_ROUTE_SUFFIX = "-meshrollout-canary"
 APPLIED_ANNOTATION = "meshrollout.dev/applied-canary-weight"
+# The names of the header routes this controller added, written in the same
+# update as the routes: a route is ours because the document says so, never
+# because of its name (a user's route may end in anything).
+HEADER_ROUTES_ANNOTATION = "meshrollout.dev/header-routes"
 
 
 def _http(vs: Doc) -> list[Doc]:
@@ -26,8 +30,20 @@ def _label(route: Doc, index: int) -> str:
     return str(route.get("name") or f"http[{index}]")
 
 
-def is_header_route(route: Doc) -> bool:
-    return str(route.get("name", "")).endswith(HEADER_ROUTE_SUFFIX)
+def _ours(vs: Doc) -> set[str]:
+    """Names of the header routes this controller added to ``vs`` (from its annotation)."""
+    note = _annotations(vs).get(HEADER_ROUTES_ANNOTATION)
+    return {name for name in str(note or "").split(",") if name}
+
+
+def _annotations(vs: Doc) -> Doc:
+    return (vs.get("metadata") or {}).get("annotations") or {}
+
+
+def is_header_route(route: Doc, ours: set[str]) -> bool:
+    """A header route this controller added (its name is in the VirtualService's annotation)."""
+    name = route.get("name")
+    return isinstance(name, str) and name in ours
 
 
 def managed_routes(vs: Doc, target: Target) -> list[int]:
@@ -40,7 +56,8 @@ def managed_routes(vs: Doc, target: Target) -> list[int]:
     """
     http = _http(vs)
     if target.routes:
-        by_name = {r.get("name"): i for i, r in enumerate(http) if not is_header_route(r)}
+        ours = _ours(vs)
+        by_name = {r.get("name"): i for i, r in enumerate(http) if not is_header_route(r, ours)}
         missing = [
             Problem(
                 f"Rollout.spec.routes[{i}]",
@@ -56,7 +73,9 @@ def managed_routes(vs: Doc, target: Target) -> list[int]:
     candidates = [
         i
         for i, route in enumerate(http)
-        if not route.get("match") and not is_header_route(route) and _only_our_pair(route, target)
+        if not route.get("match")
+        and not is_header_route(route, _ours(vs))
+        and _only_our_pair(route, target)
     ]
     if len(candidates) == 1:
         return candidates
@@ -169,8 +188,13 @@ def set_header_route(vs: Doc, target: Target, header: str, value: str) -> Doc:
     """
     out = remove_header_route(vs)
     http = _http(out)
+    added = []
     for index in reversed(managed_routes(out, target)):
-        http.insert(index, _header_route(http[index], index, target, header, value))
+        route = _header_route(http[index], index, target, header, value)
+        http.insert(index, route)
+        added.append(route["name"])
+    annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[HEADER_ROUTES_ANNOTATION] = ",".join(sorted(added))
     return out
 
 
@@ -194,8 +218,14 @@ def _header_route(route: Doc, index: int, target: Target, header: str, value: st
 
 def remove_header_route(vs: Doc) -> Doc:
     """Remove every header route this controller added; nothing else changes."""
-    out = copied(vs)
+    if HEADER_ROUTES_ANNOTATION not in _annotations(vs):
+        return copied(vs)
+    ours, out = _ours(vs), copied(vs)
     spec = out.get("spec") or {}
     if isinstance(spec.get("http"), list):
-        spec["http"] = [r for r in spec["http"] if not is_header_route(r)]
+        spec["http"] = [r for r in spec["http"] if not is_header_route(r, ours)]
+    metadata = out["metadata"]
+    metadata["annotations"].pop(HEADER_ROUTES_ANNOTATION)
+    if not metadata["annotations"]:
+        del metadata["annotations"]  # as it was before we added ours
     return out

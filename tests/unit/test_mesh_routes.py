@@ -302,3 +302,24 @@ def test_no_drift_after_a_member_was_dropped() -> None:
     rolled_back = set_weights(set_weights(seed_vs(), TARGET, 25), TARGET, 0, drop_unused=True)
     assert weights(rolled_back) == [("v1", 100)]
     assert not weight_drift(rolled_back, TARGET)
+
+
+def test_a_users_route_named_like_ours_is_kept() -> None:
+    """A route of the user's whose name ends like a header route is neither removed nor
+    mistaken for ours: only routes the VirtualService's annotation lists are the controller's."""
+    mine = {
+        "name": f"beta{HEADER_ROUTE_SUFFIX}",
+        "match": [{"headers": {"x-beta": {"exact": "1"}}}],
+        "route": [{"destination": {"host": HOST, "subset": "v1"}}],
+    }
+    vs = virtual_service(healthz(), mine, primary())
+    assert remove_header_route(vs) == vs
+    once = set_header_route(vs, TARGET, "x-canary", "true")
+    names = [r["name"] for r in once["spec"]["http"]]
+    assert names == [
+        "healthz",
+        f"beta{HEADER_ROUTE_SUFFIX}",
+        f"primary{HEADER_ROUTE_SUFFIX}",
+        "primary",
+    ]
+    assert remove_header_route(once) == vs
