@@ -116,6 +116,7 @@ def decide(
     generation: int | None = None,
     drift: bool = False,
     mesh_in_sync: bool = True,
+    refused: str | None = None,
 ) -> Decision:
     """Decide the next status of a rollout and the actions that realise it.
 
@@ -126,17 +127,26 @@ def decide(
     ``drift`` says someone changed the managed weights by hand since we set them.
     ``mesh_in_sync`` says the mesh, as read, is what ``status`` asks for
     (:func:`desired_mesh`): a step's clock starts only then (see :func:`_clock_step`).
+    ``refused`` says why the spec the resource holds is not followed (see
+    :func:`spec_in_force`); ``spec`` is then the run's own, and the canary is held
+    where it is and still judged.
     """
     if generation is not None:
         status = status.model_copy(update={"observed_generation": generation})
     if problem is not None:
         return invalid(status, problem, now, spec=spec)
     turn = _Turn(spec, status, now)
+    if refused is not None:
+        _hold_refused(turn, verdict, refused, mesh_in_sync)
+        turn.update(conditions=conditions(turn.status, now))
+        return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
     started = _is_new_start(spec, status) or status.phase == "Pending"
     if started:
         _start(turn, canary_ready)
     elif status.phase == "Failed":
         _recover(turn, canary_ready)
+    elif status.phase == "Paused" and status.pause_reason == "spec":
+        _resume(turn, "the spec is accepted again; continuing")
     _clock_step(turn, status, mesh_in_sync)
     active = turn.status.phase in ("Progressing", "Paused")
     if (active or turn.status.phase == "Pending") and not _command(turn) and active:
@@ -145,8 +155,68 @@ def decide(
             _drift(turn)
         _judge(turn, verdict)
     _clock_step(turn, status, mesh_in_sync)
+    if turn.status.phase in ("Progressing", "Paused"):
+        turn.update(applied_spec=_as_applied(spec))
     turn.update(conditions=conditions(turn.status, now))
     return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
+
+
+def spec_in_force(
+    spec: RolloutSpec | None, problem: str | None, status: RolloutStatus
+) -> tuple[RolloutSpec | None, str | None]:
+    """The spec a rollout follows now, and why the resource's spec is refused (or None).
+
+    While the canary carries traffic (a run past its start, not over), the run
+    keeps the last spec it accepted (``status.appliedSpec``) when the resource's
+    spec is invalid, or names another pair of subsets: the canary stays where it
+    is and is still judged, and nothing is left on the route untracked. An
+    ``abort`` in the new spec is still obeyed. Otherwise: the resource's spec
+    (None with ``problem`` when it is invalid: :func:`invalid` applies).
+    """
+    carrying = status.phase in ("Progressing", "Paused") and status.step_index is not None
+    if not carrying or status.applied_spec is None:
+        return spec, problem
+    try:
+        applied = RolloutSpec.model_validate(status.applied_spec)
+    except ValueError:
+        return spec, problem  # written by another version of us: the resource's spec it is
+    if spec is None:
+        return applied, f"the spec is invalid ({problem})"
+    pair, running = (
+        (spec.stable_subset, spec.canary_subset),
+        (status.stable_subset, status.canary_subset),
+    )
+    if pair != running:
+        message = (
+            f"spec.stableSubset/canarySubset changed from {'/'.join(map(str, running))} to "
+            f"{'/'.join(pair)} during a run: abort this run first (rollout abort), "
+            "or set them back"
+        )
+        return applied.model_copy(update={"command": spec.command}), message
+    return spec, None
+
+
+def _as_applied(spec: RolloutSpec) -> dict[str, object]:
+    wire = spec.wire()
+    wire.pop("command", None)  # commands are consumed by id, never replayed from here
+    return wire
+
+
+def _hold_refused(turn: _Turn, verdict: Verdict | None, why: str, mesh_in_sync: bool) -> None:
+    """The resource's spec is refused mid-run: hold the canary, keep judging it, obey abort."""
+    read = turn.status
+    cmd = turn.spec.command
+    if cmd is not None and cmd.name == "abort" and cmd.id != read.handled_command_id:
+        _command(turn)
+        return
+    s = turn.status
+    message = f"{why}; the canary stays at {s.canary_weight}% and is still judged"
+    if s.message != message:
+        if s.pause_reason not in ("regression", "drift", "inconclusive"):
+            turn.update(phase="Paused", pause_reason="spec")  # a pause for a person stays
+        turn.transition("paused", message, "SpecRefused", "paused", "Warning")
+    _clock_step(turn, read, mesh_in_sync)
+    _judge(turn, verdict)
 
 
 def _clock_step(turn: _Turn, read: RolloutStatus, mesh_in_sync: bool) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from rollout.actions import Effect, MeshAction, RecordEvent
 from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
-from rollout.engine import Decision, decide, desired_mesh, invalid, starting
+from rollout.engine import Decision, decide, desired_mesh, invalid, spec_in_force, starting
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.kube.mesh import MeshDocs
 from rollout.mesh import (
@@ -128,10 +128,15 @@ class Reconciler:
         except SpecError:
             status = RolloutStatus()  # unreadable memory: start over rather than guess
         generation = obj["metadata"].get("generation")
+        given: RolloutSpec | None = None
+        problem: str | None = None
         try:
-            spec = parse_spec(obj.get("spec"))
+            given = parse_spec(obj.get("spec"))
         except SpecError as error:
-            decision = invalid(status, str(error), now, reason="InvalidSpec")
+            problem = str(error)
+        spec, refused = spec_in_force(given, problem, status)
+        if spec is None:
+            decision = invalid(status, str(problem), now, reason="InvalidSpec")
             self._commit(obj, status, decision, None, None)
             return Result(None, decision.status, None)
         target = Target.of(spec, namespace)
@@ -139,10 +144,10 @@ class Reconciler:
         canary_ready, drift, mesh_in_sync = True, False, False
         if located is not None:
             docs = located.docs
-            drift = weight_drift(docs.virtual_service, target)
+            drift = weight_drift(docs.virtual_service, target) and refused is None
             wanted = desired_mesh(spec, status)
             mesh_in_sync = in_sync(docs.virtual_service, docs.destination_rule, target, wanted)
-            if starting(spec, status):
+            if refused is None and starting(spec, status):
                 canary_ready, problem = self._preflight(namespace, spec, located)
         decision = decide(
             spec,
@@ -154,6 +159,7 @@ class Reconciler:
             generation=generation,
             drift=drift,
             mesh_in_sync=mesh_in_sync,
+            refused=refused,
         )
         new_status = self._commit(obj, status, decision, located, target)
         return Result(spec, new_status, located)

@@ -84,7 +84,7 @@ class HistoryEntry(CamelModel):
     reason: str = ""
 
 
-PauseReason = Literal["user", "inconclusive", "regression", "drift"]
+PauseReason = Literal["user", "inconclusive", "regression", "drift", "spec"]
 RollbackReason = Literal["regression", "inconclusive", "aborted"]
 
 
@@ -140,6 +140,12 @@ class RolloutStatus(CamelModel):
     )
     slack_thread_ts: str | None = Field(
         default=None, description="The Slack message this run's events reply to."
+    )
+    applied_spec: dict[str, Any] | None = Field(
+        default=None,
+        description="The spec the current run follows (the last one it accepted): while the "
+        "canary carries traffic it is judged by this one if the spec becomes invalid or "
+        "names another pair of subsets.",
     )
 
     @property

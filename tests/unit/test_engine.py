@@ -10,7 +10,7 @@ import pytest
 
 import strategies
 from rollout.actions import Notify, RecordEvent, SetHeaderRoute, SetOutlierDetection, SetWeights
-from rollout.engine import decide, desired_mesh, invalid
+from rollout.engine import decide, desired_mesh, invalid, spec_in_force
 from rollout.model import MetricVerdict, RolloutSpec, RolloutStatus, Verdict, parse_spec
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -581,3 +581,37 @@ def test_the_step_lasts_its_duration_from_the_mesh_not_from_the_decision() -> No
     assert decide(spec(), clocked, early, verdict(at=early)).status.step_index == 2
     due = synced_at + MINUTE
     assert decide(spec(), clocked, due, verdict(at=due)).status.step_index == 3
+
+
+# -- the spec in force while the canary carries traffic ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "given", "refused"),
+    [
+        ("Progressing", None, "the spec is invalid"),
+        ("Paused", None, "the spec is invalid"),
+        ("Progressing", {"canarySubset": "v3"}, "changed from v1/v2 to v1/v3"),
+        ("Progressing", {"stableSubset": "v0"}, "changed from v1/v2 to v0/v2"),
+        ("Progressing", {"analysis": {"minRequests": 7}}, None),
+        ("Succeeded", {"canarySubset": "v3"}, None),
+        ("RolledBack", None, None),
+    ],
+)
+def test_which_spec_a_run_follows(
+    phase: str, given: dict[str, Any] | None, refused: str | None
+) -> None:
+    """Mid-run, an invalid spec or another pair of subsets is refused and the run's own spec
+    is followed; a valid edit is taken; a finished run takes whatever the resource says."""
+    applied = spec()
+    status = running(1, phase=phase, applied_spec=applied.wire())
+    resource = spec(**given) if given is not None else None
+    followed, why = spec_in_force(resource, "spec.x: bad" if given is None else None, status)
+    if refused is None:
+        assert followed == resource
+        assert why == (None if given is not None else "spec.x: bad")
+    else:
+        assert followed is not None
+        assert (followed.stable_subset, followed.canary_subset) == ("v1", "v2")
+        assert why is not None
+        assert refused in why

@@ -232,3 +232,69 @@ def test_failing_mesh_writes_delay_a_step_and_never_shorten_it() -> None:
     w.tick(31)
     w.run("pass")
     assert w.status().step_index == 2
+
+
+def _edit_spec(w: World, **changes: Any) -> None:
+    rollout = w.cluster.get("Rollout", "inventory")
+    rollout["spec"] = {**rollout["spec"], **changes}
+    rollout["metadata"]["generation"] += 1
+    w.cluster.put("Rollout", rollout)
+
+
+def _at_25(w: World) -> None:
+    w.run()
+    w.tick()
+    w.run("pass")
+    assert w.weights() == [("v1", 75), ("v2", 25)]
+
+
+def test_an_invalid_spec_mid_run_holds_the_canary_and_keeps_judging_it() -> None:
+    """A broken edit while the canary serves 25%: paused there with a message naming the
+    field, a regression still rolls back (by the run's own spec), nothing goes untracked."""
+    w = World()
+    _at_25(w)
+    _edit_spec(w, analysis={"minRequests": -5})
+    w.run()
+    status = w.status()
+    assert (status.phase, status.pause_reason, status.canary_weight) == ("Paused", "spec", 25)
+    assert "spec.analysis.minRequests" in status.message
+    assert "still judged" in status.message
+    assert w.weights() == [("v1", 75), ("v2", 25)]
+    w.tick(5)
+    w.run("fail")
+    assert (w.status().phase, w.weights()) == ("RolledBack", [("v1", 100)])
+
+
+def test_a_fixed_spec_resumes_where_the_run_was() -> None:
+    """Once the spec is valid again the run carries on at its step, clock restarted."""
+    w = World()
+    _at_25(w)
+    _edit_spec(w, analysis={"minRequests": -5})
+    w.run()
+    w.tick(5)
+    _edit_spec(w, analysis={"minRequests": 10})
+    w.run()
+    status = w.status()
+    assert (status.phase, status.step_index, status.canary_weight) == ("Progressing", 1, 25)
+    assert status.step_started_at == w.now
+
+
+def test_a_change_of_subsets_mid_run_is_refused_until_aborted() -> None:
+    """Switching canarySubset to v3 at 25%: v2 keeps its 25% and is judged, v3 gets nothing;
+    an abort rolls v2 back, and the next reconcile starts v3 from the beginning."""
+    w = World()
+    w.cluster.put("DestinationRule", destination_rule("v1", "v2", "v3"))
+    _at_25(w)
+    _edit_spec(w, canarySubset="v3")
+    w.run()
+    status = w.status()
+    assert (status.phase, status.pause_reason, status.canary_subset) == ("Paused", "spec", "v2")
+    assert "abort this run first" in status.message
+    assert w.weights() == [("v1", 75), ("v2", 25)]
+    _edit_spec(w, canarySubset="v3", command={"name": "abort", "id": "c1"})
+    w.run()  # the abort rolls v2 back; the watch's reconcile then starts v3
+    status = w.status()
+    decisions = [(h.run, h.decision) for h in status.history]
+    assert decisions[-2:] == [(1, "rolled back"), (2, "started")]
+    assert (status.phase, status.canary_subset, status.step_index) == ("Progressing", "v3", 0)
+    assert w.weights() == [("v1", 95), ("v3", 5)]
