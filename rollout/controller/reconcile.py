@@ -35,6 +35,7 @@ from rollout.mesh import (
     apply_actions,
     in_sync,
     replaced_outlier_detection,
+    subset_version,
     validate_pair,
     weight_drift,
 )
@@ -70,13 +71,6 @@ class Result:
     spec: RolloutSpec | None
     status: RolloutStatus
     located: Located | None
-
-
-def _version_label(dr: Doc, subset: str) -> str:
-    for entry in (dr.get("spec") or {}).get("subsets") or []:
-        if entry.get("name") == subset:
-            return str((entry.get("labels") or {}).get("version", subset))
-    return subset
 
 
 def _pending(effect: Effect) -> PendingEffect:
@@ -207,8 +201,8 @@ class Reconciler:
             vs["metadata"]["name"],
             dr["metadata"]["name"],
             MeshDocs(vs, dr),
-            _version_label(dr, spec.stable_subset),
-            _version_label(dr, spec.canary_subset),
+            subset_version(dr, spec.stable_subset) or spec.stable_subset,
+            subset_version(dr, spec.canary_subset) or spec.canary_subset,
         )
         return located, None
 

@@ -25,7 +25,7 @@ from rollout.mesh.routes import (
     weight_drift,
 )
 from rollout.mesh.target import MeshError, Target
-from rollout.mesh.validate import validate_pair
+from rollout.mesh.validate import subset_version, validate_pair
 
 __all__ = [
     "APPLIED_ANNOTATION",
@@ -43,6 +43,7 @@ __all__ = [
     "restore",
     "set_header_route",
     "set_weights",
+    "subset_version",
     "tighten",
     "validate_pair",
     "weight_drift",

@@ -11,6 +11,45 @@ from rollout.mesh.routes import managed_routes
 from rollout.mesh.target import Doc, MeshError, Target, check_kind, name_of, weight_of
 from rollout.model import Problem
 
+# Istio reports ``destination_version`` from the first of these pod labels it finds.
+VERSION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version")
+
+
+def subset_version(dr: Doc, subset: str) -> str | None:
+    """The ``destination_version`` Istio reports for a subset's pods, from its labels."""
+    for entry in (dr.get("spec") or {}).get("subsets") or []:
+        if entry.get("name") == subset:
+            labels = entry.get("labels") or {}
+            return next((str(labels[k]) for k in VERSION_LABELS if labels.get(k)), None)
+    return None
+
+
+def _version_problems(dr: Doc, target: Target) -> list[Problem]:
+    """Each subset must say its version, and the two must differ, or nothing can be measured."""
+    versions = {}
+    for index, entry in enumerate((dr.get("spec") or {}).get("subsets") or []):
+        if entry.get("name") not in (target.stable, target.canary):
+            continue
+        version = subset_version(dr, str(entry.get("name")))
+        if version is None:
+            return [
+                Problem(
+                    f"DestinationRule.spec.subsets[{index}].labels",
+                    f"subset {entry.get('name')!r} has no version label "
+                    f"({', '.join(VERSION_LABELS)}): Istio's metrics could not tell it apart",
+                )
+            ]
+        versions[entry.get("name")] = version
+    if len(versions) == 2 and len(set(versions.values())) == 1:
+        return [
+            Problem(
+                "DestinationRule.spec.subsets",
+                f"subsets {target.stable!r} and {target.canary!r} both have version "
+                f"{versions[target.stable]!r}: Istio's metrics could not tell them apart",
+            )
+        ]
+    return []
+
 
 def _kind_problems(doc: Doc, kind: str) -> list[Problem]:
     try:
@@ -81,6 +120,8 @@ def validate_pair(vs: Doc, dr: Doc, target: Target) -> list[int]:
                     f"(it has: {', '.join(map(str, subsets)) or 'none'})",
                 )
             )
+    if not problems:
+        problems += _version_problems(dr, target)
     try:
         indices = managed_routes(vs, target)
     except MeshError as error:

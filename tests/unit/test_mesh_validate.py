@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rollout.mesh import MeshError, Target, validate_pair
+from rollout.mesh import MeshError, Target, subset_version, validate_pair
 from tests.unit.istio import (
     HOST,
     Doc,
@@ -180,6 +180,24 @@ BROKEN_PAIRS = [
         "found a, b",
         id="several-problems-at-once",
     ),
+    pytest.param(
+        seed_vs(),
+        edited(destination_rule(), lambda d: d["spec"]["subsets"][1].update(labels={"app": "x"})),
+        TARGET,
+        ["DestinationRule.spec.subsets[1].labels"],
+        "subset 'v2' has no version label",
+        id="canary-without-version-label",
+    ),
+    pytest.param(
+        seed_vs(),
+        edited(
+            destination_rule(), lambda d: d["spec"]["subsets"][1].update(labels={"version": "v1"})
+        ),
+        TARGET,
+        ["DestinationRule.spec.subsets"],
+        "both have version 'v1'",
+        id="subsets-with-the-same-version",
+    ),
 ]
 
 
@@ -192,3 +210,21 @@ def test_broken_pairs_name_every_field(
         validate_pair(vs, dr, target)
     assert caught.value.fields == fields
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("labels", "version"),
+    [
+        ({"version": "v2"}, "v2"),
+        ({"app.kubernetes.io/version": "2.0", "version": "v2"}, "2.0"),
+        ({"service.istio.io/canonical-revision": "r2", "version": "v2"}, "r2"),
+        ({"app": "inventory"}, None),
+    ],
+)
+def test_a_subsets_version_is_read_as_istio_reports_it(
+    labels: dict[str, str], version: str | None
+) -> None:
+    """destination_version comes from the canonical-revision label, then the recommended
+    version label, then ``version``; none of them means it cannot be measured."""
+    dr = edited(destination_rule(), lambda d: d["spec"]["subsets"][1].update(labels=labels))
+    assert subset_version(dr, "v2") == version
