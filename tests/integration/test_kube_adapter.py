@@ -1,5 +1,6 @@
 """The Kubernetes adapter over real HTTP: preconditions, conflicts, status, watches,
-Events, readiness and mTLS. Runs on the emulator, or a real cluster when configured."""
+Events and readiness (mTLS: test_mtls.py). Runs on the emulator, or a real cluster
+when configured."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from rollout.kube.resources import (
     DEPLOYMENTS,
     EVENTS,
     destination_rules,
-    peer_authentications,
     virtual_services,
 )
 from rollout.mesh import Target, set_weights, tighten
@@ -213,30 +213,6 @@ def test_canary_readiness_follows_the_subset_labels(cluster: Cluster) -> None:
         sub="status",
     )
     assert workloads.subset_readiness(cluster.namespace, dr, "v2").ready
-
-
-def test_mtls_mode_from_peer_authentication(cluster: Cluster) -> None:
-    """The namespace-wide PeerAuthentication's mode; workload-specific ones do not count."""
-    kube = cluster.kube()
-    workloads = WorkloadClient(kube)
-    res = peer_authentications("v1beta1")
-    assert workloads.mtls_mode(cluster.namespace, root_namespace=cluster.namespace) is None
-
-    def policy(name: str, mode: str, selector: dict[str, Any] | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {"mtls": {"mode": mode}}
-        if selector:
-            spec["selector"] = {"matchLabels": selector}
-        return {
-            "apiVersion": "security.istio.io/v1beta1",
-            "kind": "PeerAuthentication",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-
-    kube.create(res, cluster.namespace, policy("one-app", "DISABLE", {"app": "x"}))
-    assert workloads.mtls_mode(cluster.namespace, root_namespace=cluster.namespace) is None
-    kube.create(res, cluster.namespace, policy("default", "STRICT"))
-    assert workloads.mtls_mode(cluster.namespace, root_namespace=cluster.namespace) == "STRICT"
 
 
 def wait_for(condition: Any, timeout: float = 5.0) -> None:
