@@ -4,8 +4,11 @@ when configured."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +315,51 @@ def test_watch_relists_when_its_version_is_gone(cluster: Cluster, tmp_path: Any)
         assert seen.count(("SYNC", "inventory-route")) == 2
     finally:
         small.stop()
+
+
+def test_the_client_sends_its_identity_in_the_user_agent_only(tmp_path: Path) -> None:
+    """What goes on the wire: the identity in the User-Agent (which API servers audit), and
+    no emulator-only header such as X-Remote-User (issue #13)."""
+    seen: list[dict[str, str]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers.items()))
+            body = json.dumps({"kind": "List", "metadata": {}, "items": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+            ],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps(kubeconfig))
+        kube = KubeClient.connect(str(path), identity="ctl-a")
+        kube.list(DEPLOYMENTS, "shop")
+        kube.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (headers,) = seen
+    assert "ctl-a" in headers["User-Agent"]
+    assert not {k.lower() for k in headers} & {
+        "x-remote-user",
+        "x-remote-group",
+        "impersonate-user",
+    }
