@@ -264,6 +264,17 @@ def test_pdb_as_large_as_the_replicas_is_refused() -> None:
         render(values)
 
 
+def test_namespaced_rbac_reads_the_mesh_wide_peer_authentication_only() -> None:
+    """With a Role per namespace, the mTLS preflight may still list PeerAuthentications in
+    Istio's root namespace, and may do nothing else there; an empty value grants nothing."""
+    values: dict[str, Any] = {**OPTIONS["namespaced"]}
+    in_root = [d for d in render(values) if d["metadata"].get("namespace") == "istio-system"]
+    assert {d["kind"] for d in in_root} == {"Role", "RoleBinding"}
+    assert granted(in_root) == {("security.istio.io", "peerauthentications", "list")}
+    values["rbac"] = {"namespaced": True, "meshRootNamespace": ""}
+    assert not [d for d in render(values) if d["metadata"].get("namespace") == "istio-system"]
+
+
 def test_readme_install_command_matches_the_chart() -> None:
     """The README's `helm install` line renders: every --set it shows is a real value."""
     readme = (ROOT / "README.md").read_text()
