@@ -8,13 +8,14 @@ fail once, to play a crash between two writes.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.mesh import MeshDocs
+from rollout.kube.mtls import MtlsReport
 from rollout.kube.workloads import Readiness
 from rollout.model import PendingEffect
 
@@ -128,8 +129,14 @@ class FakeWorkloads:
     def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness:
         return Readiness(self.ready, "ready" if self.ready else f"{subset} not ready")
 
-    def mtls_mode(self, namespace: str, root_namespace: str = "istio-system") -> str | None:
-        return self.mtls
+    def mtls_report(
+        self,
+        namespace: str,
+        destination_rule: Doc,
+        subsets: Sequence[str],
+        root_namespace: str = "istio-system",
+    ) -> MtlsReport:
+        return MtlsReport(self.mtls, self.mtls == "STRICT", (f"the fake mesh is {self.mtls}",))
 
 
 @dataclass

@@ -7,10 +7,11 @@ do-nothing implementation until a notifier is configured.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from rollout.kube.mesh import MeshDocs
+from rollout.kube.mtls import MtlsReport
 from rollout.kube.workloads import Readiness
 from rollout.model import PendingEffect
 
@@ -47,7 +48,15 @@ class Workloads(Protocol):
 
     def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness: ...
 
-    def mtls_mode(self, namespace: str, root_namespace: str = "istio-system") -> str | None: ...
+    def mtls_report(
+        self,
+        namespace: str,
+        destination_rule: Doc,
+        subsets: Sequence[str],
+        root_namespace: str = "istio-system",
+    ) -> MtlsReport:
+        """What the PeerAuthentications let peers send the pods behind ``subsets``."""
+        ...
 
 
 class Events(Protocol):

@@ -214,10 +214,15 @@ class Reconciler:
             namespace, located.docs.destination_rule, spec.canary_subset
         )
         if spec.preflight.mtls == "block":
-            mode = self.workloads.mtls_mode(namespace)
-            if mode != "STRICT":
+            mtls = self.workloads.mtls_report(
+                namespace,
+                located.docs.destination_rule,
+                (spec.stable_subset, spec.canary_subset),
+            )
+            if not mtls.strict:
                 return readiness.ready, (
-                    f"preflight: namespace {namespace} mTLS is {mode or 'PERMISSIVE (unset)'}, "
+                    f"preflight: namespace {namespace} mTLS is "
+                    f"{mtls.mode or 'PERMISSIVE (unset)'} ({mtls.message}), "
                     "spec.preflight.mtls requires STRICT"
                 )
         return readiness.ready, None

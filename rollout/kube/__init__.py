@@ -3,7 +3,7 @@
 ``KubeClient`` (any resource as dicts, retries, error translation), and one
 client per concern: ``MeshClient`` (VirtualService/DestinationRule with
 preconditions), ``RolloutClient`` (our resource and its status),
-``WorkloadClient`` (canary readiness, mTLS mode), ``EventRecorder``
+``WorkloadClient`` (canary readiness, the pods' mTLS as ``MtlsReport``), ``EventRecorder``
 (exactly-once Events), ``Watcher`` (list + watch + relist on 410) and
 ``LeaderElector`` (a Lease with a fence for writers). Errors are ours:
 ``NotFound``, ``Conflict``, ``Invalid``, ``Unavailable``, ``Forbidden``.
@@ -14,6 +14,7 @@ from rollout.kube.errors import Conflict, Forbidden, Invalid, KubeError, NotFoun
 from rollout.kube.events import EventRecorder
 from rollout.kube.leader import LeaderElector, LeaseTiming, NotLeader
 from rollout.kube.mesh import MeshClient, MeshDocs, merge_diff
+from rollout.kube.mtls import MtlsReport
 from rollout.kube.rollouts import RolloutClient
 from rollout.kube.watch import Watcher
 from rollout.kube.workloads import Readiness, WorkloadClient
@@ -29,6 +30,7 @@ __all__ = [
     "LeaseTiming",
     "MeshClient",
     "MeshDocs",
+    "MtlsReport",
     "NotFound",
     "NotLeader",
     "Readiness",

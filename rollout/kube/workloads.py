@@ -1,16 +1,19 @@
 """What the preflight needs to know about the cluster: is the canary workload
-ready, and does the namespace require mutual TLS.
+ready, and do the service's pods require mutual TLS (read here, judged in
+``rollout.kube.mtls``).
 
 Reads only; the decision (block, warn) is the controller's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rollout.kube.client import KubeClient
 from rollout.kube.errors import Forbidden, NotFound
+from rollout.kube.mtls import MtlsReport, Workload, assess
 from rollout.kube.resources import DEPLOYMENTS, peer_authentications
 
 
@@ -42,7 +45,7 @@ def _deployment_ready(d: dict[str, Any]) -> bool:
 
 
 class WorkloadClient:
-    """Deployments behind a DestinationRule subset, and the namespace's mTLS mode."""
+    """Deployments behind a DestinationRule subset, and what mTLS their pods require."""
 
     def __init__(self, kube: KubeClient, istio_version: str = "v1beta1") -> None:
         self.kube = kube
@@ -71,18 +74,61 @@ class WorkloadClient:
         names = ", ".join(d["metadata"]["name"] for d in chosen)
         return Readiness(True, f"Deployment {names} ready")
 
-    def mtls_mode(self, namespace: str, root_namespace: str = "istio-system") -> str | None:
-        """STRICT, PERMISSIVE or DISABLE from the namespace-wide PeerAuthentication, else the
-        mesh-wide one in ``root_namespace``; None when neither sets it (Istio: PERMISSIVE)."""
-        for ns in (namespace, root_namespace):
+    def mtls_report(
+        self,
+        namespace: str,
+        destination_rule: dict[str, Any],
+        subsets: Sequence[str],
+        root_namespace: str = "istio-system",
+    ) -> MtlsReport:
+        """What peers may send the pods behind ``subsets`` of ``destination_rule``: the
+        PeerAuthentications of the namespace, of the mesh (``root_namespace``, when
+        readable) and of the pods' own labels, with port-level exceptions on their ports."""
+        resource = peer_authentications(self.istio_version)
+        try:
+            policies, _ = self.kube.list(resource, namespace)
+        except (NotFound, Forbidden) as error:
+            why = "not served" if isinstance(error, NotFound) else "not readable"
+            return MtlsReport(
+                None, False, (f"PeerAuthentications in namespace {namespace} are {why}",)
+            )
+        root: list[dict[str, Any]] | None = policies
+        if root_namespace != namespace:
             try:
-                items, _ = self.kube.list(peer_authentications(self.istio_version), ns)
+                root, _ = self.kube.list(resource, root_namespace)
             except (NotFound, Forbidden):
+                root = None
+        return assess(
+            namespace,
+            policies,
+            root_namespace,
+            root,
+            self._workloads(namespace, destination_rule, subsets),
+        )
+
+    def _workloads(
+        self, namespace: str, destination_rule: dict[str, Any], subsets: Sequence[str]
+    ) -> list[Workload]:
+        """The Deployments behind the subsets, by pod labels, with their container ports."""
+        wanted = []
+        for subset in subsets:
+            try:
+                wanted.append(_subset_labels(destination_rule, subset))
+            except NotFound:
                 continue
-            for policy in items:
-                spec = policy.get("spec") or {}
-                if not spec.get("selector"):
-                    mode = (spec.get("mtls") or {}).get("mode")
-                    if mode and mode != "UNSET":
-                        return str(mode)
-        return None
+        items, _ = self.kube.list(DEPLOYMENTS, namespace)
+        found = []
+        for d in items:
+            template = (d.get("spec") or {}).get("template") or {}
+            labels = dict((template.get("metadata") or {}).get("labels") or {})
+            if not any(w.items() <= labels.items() for w in wanted):
+                continue
+            containers = (template.get("spec") or {}).get("containers") or []
+            ports = frozenset(
+                int(p["containerPort"])
+                for c in containers
+                for p in c.get("ports") or []
+                if isinstance(p.get("containerPort"), int)
+            )
+            found.append(Workload(d["metadata"]["name"], labels, ports))
+        return found

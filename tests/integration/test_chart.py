@@ -25,6 +25,15 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "watch-two-namespaces": {"watchNamespaces": ["shop", "payments"]},
     "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"a": "b"}}}},
     "network-policy": {"networkPolicy": {"enabled": True}},
+    "network-policy-own-scraper": {
+        "prometheus": {"url": "https://prometheus.monitoring.svc"},
+        "networkPolicy": {
+            "enabled": True,
+            "prometheusNamespace": "monitoring",
+            "prometheusPort": 9090,
+            "metricsIngress": {"namespace": "observability", "podLabels": {"app": "scraper"}},
+        },
+    },
     "dashboard": {"grafanaDashboard": {"enabled": True}},
     "slack": {"slack": {"secretName": "slack-token"}},
     "single-replica": {
@@ -131,12 +140,139 @@ def test_the_dashboard_is_grafana_json() -> None:
         pytest.param({"prometheus": {"url": "prometheus:9090"}}, "url", id="url-without-scheme"),
         pytest.param({"watchNamespaces": ["Shop"]}, "watchNamespaces", id="bad-namespace"),
         pytest.param({"metrics": {"port": 70000}}, "port", id="port-out-of-range"),
+        pytest.param(
+            {"networkPolicy": {"prometheusPort": 0}}, "prometheusPort", id="prometheus-port-zero"
+        ),
+        pytest.param(
+            {"networkPolicy": {"metricsIngress": {"namespace": "Monitoring"}}},
+            "namespace",
+            id="scraper-namespace-not-a-name",
+        ),
+        pytest.param(
+            {"networkPolicy": {"metricsIngress": {"podLabels": {"app": "a b"}}}},
+            "podLabels",
+            id="scraper-label-not-a-label",
+        ),
+        pytest.param(
+            {"networkPolicy": {"metricsIngress": {"everyone": True}}},
+            "everyone",
+            id="scraper-unknown-key",
+        ),
+        pytest.param({"networkPolicy": {"slackCIDR": "anywhere"}}, "slackCIDR", id="bad-cidr"),
+        pytest.param(
+            {"podDisruptionBudget": {"minAvailable": "100%"}}, "minAvailable", id="pdb-all-pods"
+        ),
     ],
 )
 def test_values_schema_rejects_bad_values(values: dict[str, Any], words: str) -> None:
     """values.schema.json refuses wrong types, unknown keys and out-of-range numbers."""
     with pytest.raises(helm.HelmValuesError, match=words):
         render(values)
+
+
+def network_policy(values: dict[str, Any]) -> dict[str, Any]:
+    """The rendered NetworkPolicy, validated against the Kubernetes schema."""
+    (policy,) = [d for d in render(values) if d["kind"] == "NetworkPolicy"]
+    kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
+    return policy
+
+
+@pytest.mark.parametrize(
+    ("scraper", "peer"),
+    [
+        pytest.param(
+            {},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}}},
+            id="the-prometheus-namespace",
+        ),
+        pytest.param(
+            {"namespace": "monitoring", "podLabels": {"app.kubernetes.io/name": "prometheus"}},
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            },
+            id="another-namespace-and-pods",
+        ),
+    ],
+)
+def test_metrics_port_is_open_to_the_scraper_only(
+    scraper: dict[str, Any], peer: dict[str, Any]
+) -> None:
+    """The NetworkPolicy admits the metrics port from one namespace (and pods, if given),
+    never from every namespace: one ingress rule, one peer, selectors in the same peer."""
+    policy = network_policy({"networkPolicy": {"enabled": True, "metricsIngress": scraper}})
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [peer]
+    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "expected"),
+    [
+        pytest.param("http://prometheus.istio-system:9090", None, 9090, id="url-port"),
+        pytest.param("http://prometheus.monitoring:9091/prom", None, 9091, id="other-url-port"),
+        pytest.param("http://prometheus-server.monitoring", None, 80, id="http-default"),
+        pytest.param("https://prometheus.example", None, 443, id="https-default"),
+        pytest.param("http://prometheus-server.monitoring", 9090, 9090, id="explicit-pod-port"),
+    ],
+)
+def test_prometheus_egress_follows_the_configured_port(
+    url: str, port: int | None, expected: int
+) -> None:
+    """Egress to Prometheus opens the port of prometheus.url, or networkPolicy.prometheusPort
+    when set (a Service port that differs from the pods' port), never a fixed 9090."""
+    values = {
+        "prometheus": {"url": url},
+        "networkPolicy": {"enabled": True, "prometheusPort": port},
+    }
+    egress = network_policy(values)["spec"]["egress"]
+    name = "kubernetes.io/metadata.name"
+    (rule,) = [
+        r
+        for r in egress
+        if (r["to"][0].get("namespaceSelector") or {}).get("matchLabels", {}).get(name)
+        == "istio-system"
+    ]
+    assert rule["ports"] == [{"port": expected, "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize(
+    ("replicas", "min_available", "rendered"),
+    [
+        pytest.param(1, 1, False, id="one-replica-no-pdb"),
+        pytest.param(2, 1, True, id="two-replicas"),
+        pytest.param(3, "50%", True, id="percentage"),
+    ],
+)
+def test_pdb_never_blocks_a_drain(replicas: int, min_available: int | str, rendered: bool) -> None:
+    """A PodDisruptionBudget only with more than one replica, valid Kubernetes when rendered."""
+    values = {"replicaCount": replicas, "podDisruptionBudget": {"minAvailable": min_available}}
+    pdbs = [d for d in render(values) if d["kind"] == "PodDisruptionBudget"]
+    assert len(pdbs) == int(rendered)
+    for pdb in pdbs:
+        kubernetes_validate.validate(pdb, KUBE_VERSION, strict=True)
+        assert pdb["spec"]["minAvailable"] == min_available
+
+
+def test_pdb_as_large_as_the_replicas_is_refused() -> None:
+    """minAvailable equal to replicaCount would block every drain: the chart refuses it,
+    naming both values."""
+    values = {"replicaCount": 2, "podDisruptionBudget": {"minAvailable": 2}}
+    with pytest.raises(
+        helm.HelmRenderError, match=r"podDisruptionBudget.minAvailable \(2\).*replicaCount"
+    ):
+        render(values)
+
+
+def test_namespaced_rbac_reads_the_mesh_wide_peer_authentication_only() -> None:
+    """With a Role per namespace, the mTLS preflight may still list PeerAuthentications in
+    Istio's root namespace, and may do nothing else there; an empty value grants nothing."""
+    values: dict[str, Any] = {**OPTIONS["namespaced"]}
+    in_root = [d for d in render(values) if d["metadata"].get("namespace") == "istio-system"]
+    assert {d["kind"] for d in in_root} == {"Role", "RoleBinding"}
+    assert granted(in_root) == {("security.istio.io", "peerauthentications", "list")}
+    values["rbac"] = {"namespaced": True, "meshRootNamespace": ""}
+    assert not [d for d in render(values) if d["metadata"].get("namespace") == "istio-system"]
 
 
 def test_readme_install_command_matches_the_chart() -> None:

@@ -1,10 +1,14 @@
 """The Kubernetes adapter over real HTTP: preconditions, conflicts, status, watches,
-Events, readiness and mTLS. Runs on the emulator, or a real cluster when configured."""
+Events and readiness (mTLS: test_mtls.py). Runs on the emulator, or a real cluster
+when configured."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +28,6 @@ from rollout.kube.resources import (
     DEPLOYMENTS,
     EVENTS,
     destination_rules,
-    peer_authentications,
     virtual_services,
 )
 from rollout.mesh import Target, set_weights, tighten
@@ -215,30 +218,6 @@ def test_canary_readiness_follows_the_subset_labels(cluster: Cluster) -> None:
     assert workloads.subset_readiness(cluster.namespace, dr, "v2").ready
 
 
-def test_mtls_mode_from_peer_authentication(cluster: Cluster) -> None:
-    """The namespace-wide PeerAuthentication's mode; workload-specific ones do not count."""
-    kube = cluster.kube()
-    workloads = WorkloadClient(kube)
-    res = peer_authentications("v1beta1")
-    assert workloads.mtls_mode(cluster.namespace, root_namespace=cluster.namespace) is None
-
-    def policy(name: str, mode: str, selector: dict[str, Any] | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {"mtls": {"mode": mode}}
-        if selector:
-            spec["selector"] = {"matchLabels": selector}
-        return {
-            "apiVersion": "security.istio.io/v1beta1",
-            "kind": "PeerAuthentication",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-
-    kube.create(res, cluster.namespace, policy("one-app", "DISABLE", {"app": "x"}))
-    assert workloads.mtls_mode(cluster.namespace, root_namespace=cluster.namespace) is None
-    kube.create(res, cluster.namespace, policy("default", "STRICT"))
-    assert workloads.mtls_mode(cluster.namespace, root_namespace=cluster.namespace) == "STRICT"
-
-
 def wait_for(condition: Any, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -336,3 +315,51 @@ def test_watch_relists_when_its_version_is_gone(cluster: Cluster, tmp_path: Any)
         assert seen.count(("SYNC", "inventory-route")) == 2
     finally:
         small.stop()
+
+
+def test_the_client_sends_its_identity_in_the_user_agent_only(tmp_path: Path) -> None:
+    """What goes on the wire: the identity in the User-Agent (which API servers audit), and
+    no emulator-only header such as X-Remote-User (issue #13)."""
+    seen: list[dict[str, str]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers.items()))
+            body = json.dumps({"kind": "List", "metadata": {}, "items": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+            ],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps(kubeconfig))
+        kube = KubeClient.connect(str(path), identity="ctl-a")
+        kube.list(DEPLOYMENTS, "shop")
+        kube.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (headers,) = seen
+    assert "ctl-a" in headers["User-Agent"]
+    assert not {k.lower() for k in headers} & {
+        "x-remote-user",
+        "x-remote-group",
+        "impersonate-user",
+    }

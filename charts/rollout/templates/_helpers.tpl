@@ -35,6 +35,22 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- printf "%s-leader" (include "rollout.fullname" .) -}}
 {{- end -}}
 
+{{/* The port Prometheus's pods listen on: networkPolicy.prometheusPort, else the port of
+prometheus.url, else the scheme's (80, 443). */}}
+{{- define "rollout.prometheusPort" -}}
+{{- $url := urlParse .Values.prometheus.url -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- if .Values.networkPolicy.prometheusPort -}}
+{{- .Values.networkPolicy.prometheusPort -}}
+{{- else if $port -}}
+{{- $port -}}
+{{- else if eq $url.scheme "https" -}}
+443
+{{- else -}}
+80
+{{- end -}}
+{{- end -}}
+
 {{/* The rules the controller needs in the namespaces it watches (see rollout/kube/resources.py). */}}
 {{- define "rollout.watchRules" -}}
 - apiGroups: ["meshrollout.dev"]

@@ -25,7 +25,7 @@ class Faults:
     ``lost_response_rate`` of writes are applied and then answered 500 (the
     answer lost on the way back); ``latency_ms`` delays every request; watches
     are cut after ``drop_watches_after_s``. With ``users`` set, only requests
-    from those identities are affected.
+    from those identities (any part of the User-Agent) are affected.
     """
 
     latency_ms: float = 0.0

@@ -238,6 +238,14 @@ class KubeAPI:
         return [(kind, self.present(r, obj)) for kind, obj in out]
 
 
+def client_identity(user_agent: str) -> str:
+    """Who sent a request, for the audit log and per-identity faults: the last
+    ``/``-separated part of its User-Agent (``meshrollout/ctl-a`` is ``ctl-a``), where
+    client-go's ``AddUserAgent`` also puts a component's name. A real API server records
+    the User-Agent in its audit events too; no emulator-only header is needed."""
+    return user_agent.rsplit("/", 1)[-1].strip()
+
+
 def _label_match(selector: str | None) -> Any:
     try:
         match = parse_selector(selector)
@@ -329,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _resource(self, method: str, r: _Route, query: dict[str, str], body: Any) -> None:
         verb = self._verb(method, r, query)
-        user = self.headers.get("X-Remote-User") or self.headers.get("User-Agent") or ""
+        user = client_identity(self.headers.get("User-Agent") or "")
         fault = self.api.faults.before(verb, user)
 
         def audit(code: int, rv: str = "") -> None:
