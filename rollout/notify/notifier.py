@@ -144,28 +144,34 @@ class QueueNotifier:
         if self._worker is not None:
             self._worker.join(timeout=15)
 
-    def _next(self) -> tuple[Key, _Item] | None:
+    def _next(self, wait: bool = True) -> tuple[Key, _Item] | None:
         with self._lock:
             now = self.clock()
             for key, queue in self._queues.items():
                 if queue and self._ready_at.get(key, 0.0) <= now:
                     return key, queue[0]
             waits = [t - now for k, t in self._ready_at.items() if self._queues.get(k)]
-            self._lock.wait(timeout=min([0.5, *waits]) if waits else 0.5)
+            if wait:
+                self._lock.wait(timeout=min([0.5, *waits]) if waits else 0.5)
             return None
 
     def run(self) -> None:
         """The delivery loop: nothing one delivery does can end it, only :meth:`stop`."""
         while not self.stopping.is_set():
             try:
-                picked = self._next()
-                if picked is not None:
-                    self.deliver(*picked)
+                self.step()
             except Exception as error:  # a bug of ours: count it, say its type, carry on
                 self.last_error = type(error).__name__
                 self._count("notifier")
                 log.error("notify loop error", error=type(error).__name__)
                 self.stopping.wait(0.5)
+
+    def step(self, wait: bool = True) -> bool:
+        """Deliver the next ready message, if any (waiting briefly when none is ready)."""
+        picked = self._next(wait)
+        if picked is not None:
+            self.deliver(*picked)
+        return picked is not None
 
     def deliver(self, key: Key, item: _Item) -> None:
         """Send the head of one rollout's queue to every channel not yet done."""
