@@ -420,7 +420,7 @@ def test_a_token_in_a_webhook_key_stops_nothing_and_shows_nowhere(
         good["metadata"] = {"name": "payments", "namespace": "team-b", "uid": "u-2"}
         assert not n.notify(bad, effect(1, "started", "go"))
         deliver_all(n, good, [effect(1, "started", "go"), effect(2, "succeeded", "done")])
-        assert errors and set(errors) == {"config"}
+        assert set(errors) == {"config"}
         assert n.alive()
         problem = n.problem(bad)
         n.stop()

@@ -12,8 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from rollout.model import EffectId, PendingEffect, parse_status
-from rollout.notify import DeliveryError, QueueNotifier
-from rollout.notify.messages import Release
+from rollout.notify import DeliveryError, JsonWebhook, QueueNotifier, SlackBot, SlackWebhook
+from rollout.notify.messages import Release, release_of
 
 TOKEN = "xoxb-0000-SECRET-TOKEN"
 STORY = [(1, "started"), (2, "step-promoted"), (3, "rolled-back"), (4, "started")]
@@ -245,3 +245,25 @@ def test_one_rollout_cannot_fill_everyones_queue() -> None:
     assert sum(len(q) for q in n._queues.values()) == 3
     n.notify(quiet, effect(1, "started"))
     assert len(n._queues[("team-b", "inventory")]) == 1
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        SlackWebhook(TOKEN),  # ValueError("unknown url type: 'xoxb-…'") before
+        JsonWebhook(TOKEN),  # requests' MissingSchema, the URL in its text
+        SlackWebhook(f"http://[{TOKEN}"),  # an unparseable URL
+        SlackBot(f"{TOKEN}é", "#releases", "http://127.0.0.1:9/api/"),  # not latin-1
+    ],
+    ids=["slack-webhook-token", "json-webhook-token", "bad-url", "non-ascii-token"],
+)
+def test_a_channel_turns_any_error_into_a_delivery_error_without_the_secret(
+    channel: Any,
+) -> None:
+    """Whatever the client library raises leaves the channel as a DeliveryError naming
+    its type only, with no chained exception to print the secret either."""
+    with pytest.raises(DeliveryError) as caught:
+        channel.send(release_of(rollout("team-a", "u-1")), effect(1, "started"), None)
+    assert TOKEN not in str(caught.value)
+    assert caught.value.__suppress_context__
+    assert caught.value.__cause__ is None
