@@ -126,10 +126,10 @@ class PendingEffect(CamelModel):
     """A notification or Event decided but not yet delivered (the status's outbox).
 
     The controller writes it with the status that made the decision and removes it
-    once delivered, so a crash in between re-delivers it (deduplicated by
-    :meth:`key`). ``run`` and ``decision`` are structured; ``id`` is their text
-    within the rollout, kept on the wire for statuses written before they existed
-    (such an entry is migrated once, on load).
+    once delivered, so a crash in between re-delivers it, deduplicated by its
+    identity: the rollout's namespace, name and uid with run, decision and event.
+    id is the text of the last three, kept for statuses written before run and
+    decision existed (such an entry is migrated once, on load).
     """
 
     id: str
