@@ -4,7 +4,9 @@ Mesh actions describe the *desired* state of the VirtualService and
 DestinationRule for the current status; they are idempotent, and the engine
 emits them on every call so a controller that crashed half-way converges on
 its next reconcile. Effects (notifications and Kubernetes Events) happen once
-per transition and carry a stable ``id`` the notifiers deduplicate on.
+per transition and carry a structured identity within their rollout (``run``,
+``decision``, and the event or reason); the controller joins the rollout's
+namespace, name and uid to it, and the notifiers deduplicate on the whole.
 
 Produced by ``rollout.engine``; mesh actions are applied by ``rollout.mesh.apply``,
 effects by the notifiers and the Kubernetes adapter.
@@ -61,9 +63,10 @@ NotifyEvent = Literal[
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell people (Slack, webhook). ``id`` is unique per rollout run and event."""
+    """Tell people (Slack, webhook): unique per rollout by (``run``, ``decision``, ``event``)."""
 
-    id: str
+    run: int
+    decision: int
     event: NotifyEvent
     message: str
     canary_weight: int
@@ -71,15 +74,26 @@ class Notify:
     verdict: Verdict | None = None
     outlier_detection: dict[str, Any] | None = None
 
+    @property
+    def id(self) -> str:
+        """The id within the rollout: ``r<run>.<decision>.<event>``."""
+        return f"r{self.run}.{self.decision}.{self.event}"
+
 
 @dataclass(frozen=True)
 class RecordEvent:
-    """A Kubernetes Event on the Rollout, with a reason that says what happened."""
+    """A Kubernetes Event on the Rollout: unique per rollout by run, decision and reason."""
 
-    id: str
+    run: int
+    decision: int
     reason: str
     message: str
     type: Literal["Normal", "Warning"] = "Normal"
+
+    @property
+    def id(self) -> str:
+        """The id within the rollout: ``r<run>.<decision>.<reason>``."""
+        return f"r{self.run}.{self.decision}.{self.reason}"
 
 
 Effect = Notify | RecordEvent

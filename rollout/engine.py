@@ -88,13 +88,14 @@ class _Turn:
         count = self.status.decisions + 1
         self.update(decisions=count, message=message)
         self.update(history=history_entry(self.status, self.now, decision))
-        s, ident = self.status, f"r{self.status.run}.{count}"
-        self.effects.append(RecordEvent(f"{ident}.{reason}", reason, message, kind))
+        s = self.status
+        self.effects.append(RecordEvent(s.run, count, reason, message, kind))
         if notify is not None:
             tightened = self.spec.on_regression.outlier_detection.wire()
             self.effects.append(
                 Notify(
-                    id=f"{ident}.{notify}",
+                    run=s.run,
+                    decision=count,
                     event=notify,
                     message=message,
                     canary_weight=s.canary_weight,
@@ -480,7 +481,8 @@ def _regression(turn: _Turn, verdict: Verdict) -> None:
         _pause(turn, "regression", f"regression: {failing}; paused for a person", verdict)
     turn.effects.append(
         RecordEvent(
-            f"r{turn.status.run}.{turn.status.decisions}.OutlierDetectionTightened",
+            turn.status.run,
+            turn.status.decisions,
             "OutlierDetectionTightened",
             f"outlier detection of subset {turn.spec.canary_subset} tightened",
             "Warning",

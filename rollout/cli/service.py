@@ -34,6 +34,7 @@ from rollout.kube import KubeClient, KubeError
 )
 @click.option("--metrics-port", type=int, help="Port of /metrics, /healthz and /readyz.")
 @click.option("--secrets-namespace", help="Where notification Secrets live (default: own).")
+@click.option("--notifications-policy", help="JSON: namespace → allowed channels and keys.")
 @click.option("--slack-base-url", help="Slack's Web API base URL (a local receiver in tests).")
 @click.option("--log-level")
 @click.option("--log-format", type=click.Choice(["json", "console"]))

@@ -78,6 +78,8 @@ def _pending(effect: Effect) -> PendingEffect:
         return PendingEffect(
             id=effect.id,
             kind="event",
+            run=effect.run,
+            decision=effect.decision,
             reason=effect.reason,
             message=effect.message,
             type=effect.type,
@@ -85,6 +87,8 @@ def _pending(effect: Effect) -> PendingEffect:
     return PendingEffect(
         id=effect.id,
         kind="notify",
+        run=effect.run,
+        decision=effect.decision,
         event=effect.event,
         message=effect.message,
         canary_weight=effect.canary_weight,

@@ -134,7 +134,8 @@ class Controller:
         self.queue = WorkQueue()
         self._delivery: QueueNotifier | None = None
         if self.notifier is None:
-            factory = ChannelFactory(KubeSecrets(self.kube, s.secrets_namespace), s.slack_base_url)
+            secrets = KubeSecrets(self.kube, s.secrets_namespace)
+            factory = ChannelFactory(secrets, s.slack_base_url, s.notifications_policy)
             self._delivery = QueueNotifier(
                 factory,
                 on_delivered=self.queue.put,

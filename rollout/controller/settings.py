@@ -5,11 +5,15 @@ Read once at start by ``rollout controller``; nothing else reads the environment
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rollout.notify.policy import DEFAULT_POLICY, NotificationPolicy
 
 
 def _identity() -> str:
@@ -48,8 +52,25 @@ class Settings(BaseSettings):
         default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"),
         description="Where notification Secrets are read (the controller's namespace).",
     )
+    notifications_policy: NotificationPolicy = Field(
+        default=DEFAULT_POLICY,
+        description="Which Slack channels and Secret keys each namespace may use (JSON: "
+        "namespace or '*' → slackChannels, slackKeys, webhookKeys); the chart's "
+        "notifications.policy. Default: the key named after the namespace, no bot channel.",
+    )
     slack_base_url: str = "https://slack.com/api/"
     metrics_port: int = 8080
     metrics_host: str = "0.0.0.0"
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @field_validator("notifications_policy", mode="before")
+    @classmethod
+    def _policy_json(cls, value: Any) -> Any:
+        """A flag gives the policy as JSON text, as the environment variable does."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("notifications_policy is not JSON") from None
+        return value

@@ -37,6 +37,7 @@ from rollout.model.spec import (
 from rollout.model.status import (
     TERMINAL_PHASES,
     Condition,
+    EffectId,
     HistoryEntry,
     MetricVerdict,
     PendingEffect,
@@ -87,6 +88,7 @@ __all__ = [
     "CommandName",
     "Condition",
     "CustomCheck",
+    "EffectId",
     "HeaderRoute",
     "HistoryEntry",
     "MetricVerdict",

@@ -178,14 +178,19 @@ class OnRegression(CamelModel):
 
 
 class SecretKeyRef(CamelModel):
-    """A key of a Secret in the rollout's namespace; the value never leaves the adapter."""
+    """A key of a Secret in the controller's namespace (not the rollout's); the value
+    never leaves the adapter. Which keys a namespace may use is the platform team's
+    policy (the chart's value notifications.policy)."""
 
     name: DnsLabel
     key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
 
 
 class SlackNotifications(CamelModel):
-    """Slack: a bot token (one thread per release) or an incoming webhook URL."""
+    """Slack: a bot token (one thread per release) or an incoming webhook URL, read from
+    a Secret in the controller's namespace. The channel and the Secret key must be
+    allowed for the rollout's namespace by the platform team's policy (the chart's
+    value notifications.policy); otherwise nothing is sent and the status says why."""
 
     mode: Literal["bot", "webhook"] = "bot"
     channel: Annotated[str, Field(min_length=1, max_length=80)] | None = None
@@ -199,13 +204,16 @@ class SlackNotifications(CamelModel):
 
 
 class WebhookNotifications(CamelModel):
-    """A generic JSON webhook; its URL is read from a Secret."""
+    """A generic JSON webhook; its URL is read from a Secret in the controller's
+    namespace, with a key the platform team's policy allows the rollout's namespace."""
 
     secret_ref: SecretKeyRef
 
 
 class Notifications(CamelModel):
-    """Where to tell people. Secrets are read from the controller's own namespace."""
+    """Where to tell people. Secrets are read from the controller's own namespace, never
+    the rollout's; which Slack channels and Secret keys each namespace may use is decided
+    by the platform team (the chart's value notifications.policy)."""
 
     slack: SlackNotifications | None = None
     webhook: WebhookNotifications | None = None
@@ -260,7 +268,12 @@ class RolloutSpec(CamelModel):
         default="revert",
         description="Weights edited by hand mid-rollout: put them back, or pause and leave them.",
     )
-    notifications: Notifications = Field(default_factory=Notifications)
+    notifications: Notifications = Field(
+        default_factory=Notifications,
+        description="Slack and webhook. Secrets are read from the controller's namespace; "
+        "the platform team's policy (chart value notifications.policy) decides which "
+        "channels and Secret keys this namespace may use.",
+    )
 
     @field_validator("canary_subset")
     @classmethod

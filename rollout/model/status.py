@@ -8,10 +8,11 @@ function of (spec, status, verdict, now). Written only by the controller.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rollout.model.base import CamelModel
 
@@ -88,15 +89,53 @@ PauseReason = Literal["user", "inconclusive", "regression", "drift", "spec"]
 RollbackReason = Literal["regression", "inconclusive", "aborted"]
 
 
+_LEGACY_ID = re.compile(r"^r(\d+)\.(\d+)\.(.+)$")
+
+
+class EffectId(CamelModel):
+    """Who an effect is about and which decision made it: unique across the cluster.
+
+    The rollout's identity (``namespace``, ``name``, ``uid``) is joined where the
+    effect is delivered; the engine supplies ``run``, ``decision`` and ``event``.
+    Delivery de-duplicates on the whole value and a Slack thread belongs to one
+    :attr:`release`; :meth:`__str__` is its stable text (webhook ids, logs).
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    run: int
+    decision: int
+    event: str
+
+    @property
+    def local(self) -> str:
+        """The id within one rollout, ``r<run>.<decision>.<event>`` (the outbox's ``id``)."""
+        return f"r{self.run}.{self.decision}.{self.event}"
+
+    @property
+    def release(self) -> tuple[str, str, str, int]:
+        """One run of one rollout: what a Slack thread belongs to."""
+        return (self.namespace, self.name, self.uid, self.run)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}/{self.uid}/{self.local}"
+
+
 class PendingEffect(CamelModel):
     """A notification or Event decided but not yet delivered (the status's outbox).
 
     The controller writes it with the status that made the decision and removes it
-    once delivered, so a crash in between re-delivers it (deduplicated by ``id``).
+    once delivered, so a crash in between re-delivers it, deduplicated by its
+    identity: the rollout's namespace, name and uid with run, decision and event.
+    id is the text of the last three, kept for statuses written before run and
+    decision existed (such an entry is migrated once, on load).
     """
 
     id: str
     kind: Literal["event", "notify"]
+    run: int | None = Field(default=None, description="The run that decided it.")
+    decision: int | None = Field(default=None, description="The decision's number in the run.")
     reason: str = ""
     event: str = ""
     message: str = ""
@@ -105,6 +144,32 @@ class PendingEffect(CamelModel):
     step_index: int | None = None
     verdict: Verdict | None = None
     outlier_detection: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """An outbox entry from before structured ids: read its run and decision once."""
+        if isinstance(data, dict) and data.get("run") is None and "id" in data:
+            match = _LEGACY_ID.match(str(data["id"]))
+            run, decision = (int(match[1]), int(match[2])) if match else (0, 0)
+            data = {**data, "run": run, "decision": decision}
+        return data
+
+    @property
+    def what(self) -> str:
+        """The last part of the id: the notification's event, or the Event's reason."""
+        return self.event if self.kind == "notify" else self.reason
+
+    def key(self, namespace: str, name: str, uid: str) -> EffectId:
+        """The effect's identity across the cluster, joined with its rollout's."""
+        return EffectId(
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            run=self.run or 0,
+            decision=self.decision or 0,
+            event=self.what,
+        )
 
 
 class RolloutStatus(CamelModel):

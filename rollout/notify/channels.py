@@ -5,7 +5,9 @@ webhook, a generic JSON webhook. Each channel sends one event or raises
 ``slack_sdk`` does the talking, with its retry handlers for rate limits
 (Retry-After honoured), server errors and broken connections. Errors are
 reduced to their kind and status before they leave this module, so a token or
-a webhook URL can never reach a log line, an Event or the status.
+a webhook URL can never reach a log line, an Event or the status: *every*
+exception a send raises becomes a :class:`DeliveryError` naming only its type
+(``ValueError("unknown url type: 'xoxb-…'")`` carried the token in its text).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Protocol
 
 import requests
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -38,6 +40,10 @@ EVENT_TYPE = "meshrollout_event"
 
 class DeliveryError(Exception):
     """A channel could not take a message now. The text never holds a secret."""
+
+
+class Refused(DeliveryError):
+    """The platform team's policy does not allow it: never sent, not retried."""
 
 
 def _handlers() -> list[Any]:
@@ -104,7 +110,7 @@ class SlackBot:
             raise DeliveryError(
                 f"slack: {error.response.get('error', 'error')} ({error.response.status_code})"
             ) from None
-        except (SlackRequestError, OSError) as error:
+        except Exception as error:  # its type only: texts may hold the token
             raise DeliveryError(f"slack: {type(error).__name__}") from None
         return thread
 
@@ -130,12 +136,12 @@ class SlackWebhook:
     name: str = "slack-webhook"
 
     def send(self, release: Release, effect: PendingEffect, thread: str | None) -> str | None:
-        client = WebhookClient(self.url, timeout=10, retry_handlers=_handlers())
         try:
+            client = WebhookClient(self.url, timeout=10, retry_handlers=_handlers())
             response = client.send(
                 text=event_text(release, effect), blocks=event_blocks(release, effect)
             )
-        except (SlackRequestError, OSError) as error:
+        except Exception as error:  # its type only: texts may hold the URL or a token
             raise DeliveryError(f"slack webhook: {type(error).__name__}") from None
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"slack webhook: HTTP {response.status_code}")
@@ -155,9 +161,9 @@ class JsonWebhook:
                 self.url,
                 json=webhook_payload(release, effect),
                 timeout=10,
-                headers={"Idempotency-Key": effect.id},
+                headers={"Idempotency-Key": str(release.key(effect))},
             )
-        except requests.RequestException as error:
+        except Exception as error:  # its type only: texts may hold the URL
             raise DeliveryError(f"webhook: {type(error).__name__}") from None
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"webhook: HTTP {response.status_code}")

@@ -6,6 +6,12 @@ each metric against its threshold), paused (why), rolled back (the failing
 metric with value and threshold, the outlier settings applied), succeeded
 (duration). The generic webhook carries the same facts as versioned JSON.
 Secrets never pass through here: only the Rollout and the effect do.
+
+Every piece of text that comes from a spec (names, subsets, messages, metric
+names, links) is escaped for Slack's mrkdwn (``&``, ``<``, ``>``, as Slack's
+"Formatting text for app surfaces" asks) before it reaches a mrkdwn field or a
+message's ``text``, so a tenant cannot mention ``@channel``/``@here``/a user or
+disguise a link. ``plain_text`` fields show text as it is and are left alone.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rollout.model import MetricVerdict, PendingEffect, SpecError, parse_status
+from rollout.model import EffectId, MetricVerdict, PendingEffect, SpecError, parse_status
 
 WEBHOOK_VERSION = "meshrollout.dev/v1"
 EMOJI = {
@@ -26,6 +32,19 @@ EMOJI = {
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
 }
+_URL_UNSAFE = {"|": "%7C", "<": "%3C", ">": "%3E", " ": "%20", "\n": "%0A", "\r": "%0D"}
+
+
+def esc(text: object) -> str:
+    """Text for a mrkdwn field: ``&``, ``<`` and ``>`` escaped, so nothing in it is markup
+    Slack acts on (``<!channel>``, ``<@U123>``, ``<http://evil|click>``)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, name: str) -> str:
+    """A mrkdwn link whose URL cannot end early (``|``, ``>``) and whose name is only text."""
+    safe = "".join(_URL_UNSAFE.get(c, c) for c in url)
+    return f"<{safe.replace('&', '&amp;')}|{esc(name)}>"
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,11 @@ class Release:
     started_at: datetime | None
     finished_at: datetime | None
     links: dict[str, str] = field(default_factory=dict)
+    uid: str = ""
+
+    def key(self, effect: PendingEffect) -> EffectId:
+        """The effect's identity across the cluster: this rollout's, joined with the effect's."""
+        return effect.key(self.namespace, self.name, self.uid)
 
     @property
     def step_text(self) -> str:
@@ -71,6 +95,7 @@ def release_of(rollout: dict[str, Any]) -> Release:
         started_at=status.started_at,
         finished_at=status.finished_at,
         links=dict(((spec.get("notifications") or {}).get("links")) or {}),
+        uid=str(meta.get("uid", "")),
     )
 
 
@@ -78,7 +103,7 @@ def _metric_line(m: MetricVerdict) -> str:
     mark = {"pass": ":white_check_mark:", "fail": ":x:", "nodata": ":grey_question:"}[m.outcome]
     value = "no data" if m.value is None else f"{m.value:.4g}"
     limit = "" if m.threshold is None else f" (limit {m.op} {m.threshold:g})"
-    return f"{mark} `{m.name}` {value}{limit}, n={m.samples}"
+    return f"{mark} `{esc(m.name)}` {value}{limit}, n={m.samples}"
 
 
 def _duration(release: Release) -> str:
@@ -92,16 +117,16 @@ def _duration(release: Release) -> str:
 def headline(release: Release) -> str:
     """One line: the thread head's text, and every message's notification fallback."""
     return (
-        f"{release.service} ({release.namespace}/{release.name}): {release.stable} → "
-        f"{release.canary} · {release.phase} · canary {release.canary_weight}% "
-        f"({release.step_text})"
+        f"{esc(release.service)} ({esc(release.namespace)}/{esc(release.name)}): "
+        f"{esc(release.stable)} → {esc(release.canary)} · {release.phase} · "
+        f"canary {release.canary_weight}% ({release.step_text})"
     )
 
 
 def _links(release: Release) -> list[dict[str, Any]]:
     if not release.links:
         return []
-    text = " · ".join(f"<{url}|{name}>" for name, url in sorted(release.links.items()))
+    text = " · ".join(link(url, name) for name, url in sorted(release.links.items()))
     return [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]
 
 
@@ -123,7 +148,7 @@ def parent_blocks(release: Release) -> list[dict[str, Any]]:
             "fields": [
                 {
                     "type": "mrkdwn",
-                    "text": f"*Stable → canary*\n{release.stable} → {release.canary}",
+                    "text": f"*Stable → canary*\n{esc(release.stable)} → {esc(release.canary)}",
                 },
                 {"type": "mrkdwn", "text": f"*Phase*\n{release.phase}"},
                 {"type": "mrkdwn", "text": f"*Canary weight*\n{release.canary_weight}%"},
@@ -136,7 +161,7 @@ def parent_blocks(release: Release) -> list[dict[str, Any]]:
 
 def event_text(release: Release, effect: PendingEffect) -> str:
     emoji = EMOJI.get(effect.event, ":information_source:")
-    return f"{emoji} {release.service} {release.canary}: {effect.message}"
+    return f"{emoji} {esc(release.service)} {esc(release.canary)}: {esc(effect.message)}"
 
 
 def event_blocks(release: Release, effect: PendingEffect) -> list[dict[str, Any]]:
@@ -153,7 +178,7 @@ def event_blocks(release: Release, effect: PendingEffect) -> list[dict[str, Any]
         details += [_metric_line(m) for m in shown or verdict.metrics]
     if effect.outlier_detection:
         settings = ", ".join(f"{k}: {v}" for k, v in sorted(effect.outlier_detection.items()))
-        details.append(f"Outlier detection tightened on {release.canary}: {settings}")
+        details.append(f"Outlier detection tightened on {esc(release.canary)}: {esc(settings)}")
     if effect.event == "succeeded" and _duration(release):
         details.append(f"Took {_duration(release)}")
     if details:
@@ -165,7 +190,7 @@ def webhook_payload(release: Release, effect: PendingEffect) -> dict[str, Any]:
     """The generic webhook's JSON (documented in the README; ``version`` changes on breaks)."""
     return {
         "version": WEBHOOK_VERSION,
-        "id": effect.id,
+        "id": str(release.key(effect)),
         "event": effect.event,
         "message": effect.message,
         "rollout": {

@@ -38,7 +38,12 @@ def test_release_thread_survives_a_restart(stack: Stack, slack: FakeSlack) -> No
         },
     )
     stack.traffic.set_health("v2")
-    extra = {"slack_base_url": slack.api_url, "secrets_namespace": NS}
+    policy = '{"*": {"slackChannels": ["#releases"], "slackKeys": ["slack/token"]}}'
+    extra = {
+        "slack_base_url": slack.api_url,
+        "secrets_namespace": NS,
+        "notifications_policy": policy,
+    }
     proc = stack.start_controller(**extra)
     spec = {
         "service": "inventory-service",

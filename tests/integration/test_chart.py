@@ -36,6 +36,11 @@ OPTIONS: dict[str, dict[str, Any]] = {
     },
     "dashboard": {"grafanaDashboard": {"enabled": True}},
     "slack": {"slack": {"secretName": "slack-token"}},
+    "notifications-policy": {
+        "notifications": {
+            "policy": {"team-a": {"slackChannels": ["#team-a"], "slackKeys": ["slack-token/bot"]}}
+        }
+    },
     "single-replica": {
         "replicaCount": 1,
         "leaderElection": {"enabled": False},
@@ -161,6 +166,17 @@ def test_the_dashboard_is_grafana_json() -> None:
         pytest.param({"networkPolicy": {"slackCIDR": "anywhere"}}, "slackCIDR", id="bad-cidr"),
         pytest.param(
             {"podDisruptionBudget": {"minAvailable": "100%"}}, "minAvailable", id="pdb-all-pods"
+        ),
+        pytest.param(
+            {"notifications": {"policy": {"Team_A": {}}}}, "Team_A", id="policy-bad-namespace"
+        ),
+        pytest.param(
+            {"notifications": {"policy": {"a": {"slackKeys": ["bad key"]}}}},
+            "slackKeys",
+            id="policy-bad-key",
+        ),
+        pytest.param(
+            {"notifications": {"policy": {"a": {"channels": []}}}}, "channels", id="policy-typo"
         ),
     ],
 )
@@ -328,3 +344,26 @@ def test_rbac_grants_exactly_what_the_controller_uses(
     assert controller_calls == CALLS, "rollout/kube/resources.py CALLS is out of date"
     for values in (OPTIONS["defaults"], OPTIONS["namespaced"]):
         assert granted(render(values)) == controller_calls
+
+
+def policy_env(values: dict[str, Any]) -> str:
+    deployment = next(d for d in render(values) if d["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return str(next(e["value"] for e in env if e["name"] == "ROLLOUT_NOTIFICATIONS_POLICY"))
+
+
+def test_the_notification_policy_reaches_the_controller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """notifications.policy is passed as ROLLOUT_NOTIFICATIONS_POLICY; the default is the
+    controller's own default, and a platform team's entry (and a removed '*') arrive."""
+    from rollout.controller.settings import Settings
+    from rollout.notify import DEFAULT_POLICY
+
+    monkeypatch.setenv("ROLLOUT_NOTIFICATIONS_POLICY", policy_env({}))
+    assert Settings().notifications_policy == DEFAULT_POLICY
+    policy = {"*": None, "team-a": {"slackChannels": ["#team-a"], "slackKeys": ["bot"]}}
+    monkeypatch.setenv(
+        "ROLLOUT_NOTIFICATIONS_POLICY", policy_env({"notifications": {"policy": policy}})
+    )
+    rules = Settings().notifications_policy
+    assert rules.rules("team-a").slack_channels == ["#team-a"]
+    assert rules.rules("team-b").slack_keys == [], "'*' removed: other namespaces get nothing"

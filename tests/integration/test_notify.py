@@ -12,7 +12,13 @@ import pytest
 import structlog
 
 from rollout.model import MetricVerdict, PendingEffect, SecretKeyRef, Verdict
-from rollout.notify import ChannelFactory, QueueNotifier, webhook_payload
+from rollout.notify import (
+    ChannelFactory,
+    NamespaceRules,
+    NotificationPolicy,
+    QueueNotifier,
+    webhook_payload,
+)
 from rollout.notify.messages import release_of
 from tests.fakeslack import FakeSlack
 
@@ -94,11 +100,19 @@ def effect(n: int, event: str, message: str, **extra: Any) -> PendingEffect:
     )
 
 
+ANYTHING = NotificationPolicy(
+    {"*": NamespaceRules(slack_channels=["*"], slack_keys=["*"], webhook_keys=["*"])}
+)
+
+
 def notifier(
-    slack: FakeSlack, values: dict[str, str] | None = None, delays: tuple[float, ...] = (0.2,)
+    slack: FakeSlack,
+    values: dict[str, str] | None = None,
+    delays: tuple[float, ...] = (0.2,),
+    policy: NotificationPolicy = ANYTHING,
 ) -> QueueNotifier:
     secrets = Secrets(values or {"slack": TOKEN, "hook": slack.hook_url, "json": slack.json_url})
-    return QueueNotifier(ChannelFactory(secrets, slack.api_url), delays=delays).start()
+    return QueueNotifier(ChannelFactory(secrets, slack.api_url, policy), delays=delays).start()
 
 
 def deliver_all(
