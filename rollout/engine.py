@@ -118,6 +118,7 @@ def decide(
     drift: bool = False,
     mesh_in_sync: bool = True,
     refused: str | None = None,
+    warning: str | None = None,
 ) -> Decision:
     """Decide the next status of a rollout and the actions that realise it.
 
@@ -130,7 +131,8 @@ def decide(
     (:func:`desired_mesh`): a step's clock starts only then (see :func:`_clock_step`).
     ``refused`` says why the spec the resource holds is not followed (see
     :func:`spec_in_force`); ``spec`` is then the run's own, and the canary is held
-    where it is and still judged.
+    where it is and still judged. ``warning`` is what the preflight found worth
+    telling but not blocking (plain text accepted): said once, when the run starts.
     """
     if generation is not None:
         status = status.model_copy(update={"observed_generation": generation})
@@ -143,7 +145,7 @@ def decide(
         return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
     started = _is_new_start(spec, status) or status.phase == "Pending"
     if started:
-        _start(turn, canary_ready)
+        _start(turn, canary_ready, warning)
     elif status.phase == "Failed":
         _recover(turn, canary_ready)
     elif status.phase == "Paused" and status.pause_reason == "spec":
@@ -283,7 +285,7 @@ def _is_new_start(spec: RolloutSpec, status: RolloutStatus) -> bool:
     return status.terminal and restart
 
 
-def _start(turn: _Turn, canary_ready: bool) -> None:
+def _start(turn: _Turn, canary_ready: bool, warning: str | None = None) -> None:
     """Begin a run at stage 0, or wait (Pending) until the canary workload is ready."""
     spec, previous = turn.spec, turn.status
     if _is_new_start(spec, previous):
@@ -320,7 +322,13 @@ def _start(turn: _Turn, canary_ready: bool) -> None:
     )
     steps = " → ".join(str(s.weight) if s.kind == "weight" else "header" for s in plan)
     message = f"rolling out {spec.canary_subset} beside {spec.stable_subset}: {steps}"
+    if warning is not None:
+        turn.update(preflight_warning=warning)
+        message += f" (warning: {warning})"
     turn.transition("started", message, "Started", "started")
+    if warning is not None:
+        s = turn.status
+        turn.effects.append(RecordEvent(s.run, s.decisions, "PreflightWarning", warning, "Warning"))
 
 
 def _recover(turn: _Turn, canary_ready: bool) -> None:

@@ -45,7 +45,9 @@ def _condition(
 
 
 def conditions(status: RolloutStatus, now: datetime) -> list[Condition]:
-    """``Valid``, ``Paused`` and ``Completed``, derived from the phase.
+    """``Valid``, ``Paused`` and ``Completed``, derived from the phase, and
+    ``PreflightClean`` (False) when the preflight warned, ``Notified`` (False) while
+    notifications are refused or failing.
 
     ``lastTransitionTime`` moves only when a condition's status flips, as
     Kubernetes tools expect.
@@ -54,6 +56,17 @@ def conditions(status: RolloutStatus, now: datetime) -> list[Condition]:
     valid = phase != "Failed"
     paused = phase == "Paused"
     done = status.terminal
+    warned = []
+    if status.preflight_warning:
+        warned = [
+            _condition(old, "PreflightClean", False, "Warning", status.preflight_warning, now)
+        ]
+    if status.notification_problem:
+        warned.append(
+            _condition(
+                old, "Notified", False, "NotificationProblem", status.notification_problem, now
+            )
+        )
     return [
         _condition(
             old,
@@ -79,4 +92,5 @@ def conditions(status: RolloutStatus, now: datetime) -> list[Condition]:
             status.message if done else "",
             now,
         ),
+        *warned,
     ]

@@ -34,6 +34,11 @@ from rollout.kube import KubeClient, KubeError
 )
 @click.option("--metrics-port", type=int, help="Port of /metrics, /healthz and /readyz.")
 @click.option("--secrets-namespace", help="Where notification Secrets live (default: own).")
+@click.option(
+    "--mtls-preflight",
+    type=click.Choice(["off", "warn", "block"]),
+    help="The minimum spec.preflight.mtls for every Rollout (the platform's choice).",
+)
 @click.option("--notifications-policy", help="JSON: namespace → allowed channels and keys.")
 @click.option("--slack-base-url", help="Slack's Web API base URL (a local receiver in tests).")
 @click.option("--log-level")

@@ -158,6 +158,7 @@ class FakeEvents:
 class FakeNotifier:
     cluster: FakeCluster
     sent: list[PendingEffect] = field(default_factory=list)
+    refusal: str | None = None  # what problem() says
 
     def notify(self, rollout: Doc, effect: PendingEffect) -> bool:
         self.cluster.crashes.check("notify")
@@ -167,6 +168,9 @@ class FakeNotifier:
 
     def thread(self, rollout: Doc) -> str | None:
         return None
+
+    def problem(self, rollout: Doc) -> str | None:
+        return self.refusal
 
 
 @dataclass

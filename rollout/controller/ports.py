@@ -78,6 +78,10 @@ class Notifier(Protocol):
         """The Slack thread the rollout's current run lives in, if any."""
         ...
 
+    def problem(self, rollout: Doc) -> str | None:
+        """Why the rollout's notifications are refused or failing now (never a secret)."""
+        ...
+
 
 class Fence(Protocol):
     """Raises when this replica may not write (not the leader)."""
@@ -92,6 +96,9 @@ class NoNotifier:
         return True
 
     def thread(self, rollout: Doc) -> str | None:
+        return None
+
+    def problem(self, rollout: Doc) -> str | None:
         return None
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from rollout.actions import Effect, MeshAction, RecordEvent
 from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
 from rollout.engine import Decision, decide, desired_mesh, invalid, spec_in_force, starting
+from rollout.engine_status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.kube.mesh import MeshDocs
 from rollout.mesh import (
@@ -51,6 +52,7 @@ from rollout.model import (
 
 Doc = dict[str, Any]
 FAILED_CONDITION = "ReconcileFailed"
+MTLS_STRICTNESS = ("off", "warn", "block")
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,11 @@ class Reconciler:
         notifier: Notifier,
         fence: Fence,
         clock: Callable[[], datetime],
+        mtls_floor: str = "off",
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
         self.events, self.notifier, self.fence, self.clock = events, notifier, fence, clock
+        self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
 
     def reconcile(self, namespace: str, name: str, verdict: Verdict | None = None) -> Result | None:
         """Converge one Rollout; None when it no longer exists. Conflicts propagate."""
@@ -140,13 +144,14 @@ class Reconciler:
         target = Target.of(spec, namespace)
         located, problem = self._locate(namespace, spec, target)
         canary_ready, drift, mesh_in_sync = True, False, False
+        warning: str | None = None
         if located is not None:
             docs = located.docs
             drift = weight_drift(docs.virtual_service, target) and refused is None
             wanted = desired_mesh(spec, status)
             mesh_in_sync = in_sync(docs.virtual_service, docs.destination_rule, target, wanted)
             if refused is None and starting(spec, status):
-                canary_ready, problem = self._preflight(namespace, spec, located)
+                canary_ready, problem, warning = self._preflight(namespace, spec, located)
         decision = decide(
             spec,
             status,
@@ -158,6 +163,7 @@ class Reconciler:
             drift=drift,
             mesh_in_sync=mesh_in_sync,
             refused=refused,
+            warning=warning,
         )
         new_status = self._commit(obj, status, decision, located, target)
         return Result(spec, new_status, located)
@@ -212,24 +218,27 @@ class Reconciler:
 
     def _preflight(
         self, namespace: str, spec: RolloutSpec, located: Located
-    ) -> tuple[bool, str | None]:
-        """Before the first weight change: is the canary ready, is mTLS STRICT (per spec)?"""
+    ) -> tuple[bool, str | None, str | None]:
+        """Before the first weight change: is the canary ready, does the namespace require
+        mutual TLS? Returns (ready, problem that blocks, warning that does not)."""
         readiness = self.workloads.subset_readiness(
             namespace, located.docs.destination_rule, spec.canary_subset
         )
-        if spec.preflight.mtls == "block":
-            mtls = self.workloads.mtls_report(
-                namespace,
-                located.docs.destination_rule,
-                (spec.stable_subset, spec.canary_subset),
-            )
-            if not mtls.strict:
-                return readiness.ready, (
-                    f"preflight: namespace {namespace} mTLS is "
-                    f"{mtls.mode or 'PERMISSIVE (unset)'} ({mtls.message}), "
-                    "spec.preflight.mtls requires STRICT"
-                )
-        return readiness.ready, None
+        mode = max(spec.preflight.mtls, self.mtls_floor, key=MTLS_STRICTNESS.index)
+        if mode == "off":
+            return readiness.ready, None, None
+        mtls = self.workloads.mtls_report(
+            namespace,
+            located.docs.destination_rule,
+            (spec.stable_subset, spec.canary_subset),
+        )
+        if mtls.strict:
+            return readiness.ready, None, None
+        seen = f"mTLS is {mtls.mode or 'PERMISSIVE (unset)'}: {mtls.message}"
+        if mode == "block":
+            why = "spec.preflight.mtls" if spec.preflight.mtls == "block" else "the platform"
+            return readiness.ready, f"preflight: {seen}; {why} requires STRICT", None
+        return readiness.ready, None, f"plain text is accepted ({seen})"
 
     def _commit(
         self,
@@ -254,11 +263,27 @@ class Reconciler:
         thread = self.notifier.thread(obj)
         if thread is not None and thread != status.slack_thread_ts:
             status = status.model_copy(update={"slack_thread_ts": thread})
+        status = self._notification_problem(obj, status)
         if delivered or status != parse_status(obj.get("status")):
             remaining = [e for e in status.outbox if e.id not in delivered]
             status = status.model_copy(update={"outbox": remaining})
             self.fence.fence()
             self.rollouts.write_status(obj, status.wire())
+        return status
+
+    def _notification_problem(self, obj: Doc, status: RolloutStatus) -> RolloutStatus:
+        """Say on the Rollout why its notifications are refused or failing (once per reason)."""
+        problem = self.notifier.problem(obj)
+        if problem == status.notification_problem:
+            return status
+        status = status.model_copy(update={"notification_problem": problem})
+        status = status.model_copy(update={"conditions": conditions(status, self.clock())})
+        if problem is not None:
+            digest = hashlib.sha256(problem.encode()).hexdigest()[:12]
+            self.fence.fence()
+            self.events.record(
+                obj, f"notify-problem.{digest}", "NotificationProblem", problem, "Warning"
+            )
         return status
 
     def _apply(

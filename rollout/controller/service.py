@@ -159,6 +159,7 @@ class Controller:
             self.notifier,
             fence,
             self.clock,
+            mtls_floor=s.mtls_preflight,
         )
         self.keys: set[Key] = set()  # every Rollout the watches have shown us
         self.known: dict[Key, Known] = {}

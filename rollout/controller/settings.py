@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     secrets_namespace: str = Field(
         default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"),
         description="Where notification Secrets are read (the controller's namespace).",
+    )
+    mtls_preflight: Literal["off", "warn", "block"] = Field(
+        default="off",
+        description="The platform's minimum for every Rollout's spec.preflight.mtls: "
+        "with block, no rollout starts in a namespace that accepts plain text.",
     )
     notifications_policy: NotificationPolicy = Field(
         default=DEFAULT_POLICY,

@@ -206,6 +206,14 @@ class RolloutStatus(CamelModel):
     slack_thread_ts: str | None = Field(
         default=None, description="The Slack message this run's events reply to."
     )
+    notification_problem: str | None = Field(
+        default=None,
+        description="Why this rollout's notifications are refused or failing now.",
+    )
+    preflight_warning: str | None = Field(
+        default=None,
+        description="What the preflight found and did not block on (e.g. plain text accepted).",
+    )
     applied_spec: dict[str, Any] | None = Field(
         default=None,
         description="The spec the current run follows (the last one it accepted): while the "

@@ -28,7 +28,7 @@ T0 = datetime(2026, 11, 25, tzinfo=UTC)
 class World:
     """A fake cluster with the seed documents, one Rollout and a controllable clock."""
 
-    def __init__(self, **spec: Any) -> None:
+    def __init__(self, mtls_floor: str = "off", **spec: Any) -> None:
         self.cluster = FakeCluster()
         self.now = T0
         self.cluster.put("VirtualService", seed_vs())
@@ -56,6 +56,7 @@ class World:
             self.notifier,
             self.fence,
             lambda: self.now,
+            mtls_floor=mtls_floor,
         )
 
     def run(self, outcome: str | None = None, requests: int = 100) -> None:
@@ -187,6 +188,49 @@ def test_preflight_waits_for_the_canary_and_can_block_on_mtls() -> None:
     assert "mTLS is PERMISSIVE" in strict.status().message
 
 
+def test_plain_text_is_told_once_when_the_preflight_only_warns() -> None:
+    """`warn` (the default) with a PERMISSIVE namespace: the run starts, and says so in a
+    Warning Event, a PreflightClean=False condition and the release's first message."""
+    w = World()
+    w.workloads.mtls = "PERMISSIVE"
+    w.run()
+    status = w.status()
+    assert status.phase == "Progressing"
+    clean = status.condition("PreflightClean")
+    assert clean is not None
+    assert (clean.status, clean.reason) == ("False", "Warning")
+    assert "plain text is accepted (mTLS is PERMISSIVE" in clean.message
+    assert [r for r, _ in w.events.recorded.values()] == ["Started", "PreflightWarning"]
+    (started,) = w.notifier.sent
+    assert "warning: plain text is accepted" in started.message
+    w.tick()
+    w.run("pass")
+    assert sum(r == "PreflightWarning" for r, _ in w.events.recorded.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("spec_mode", "floor", "phase"),
+    [
+        ("off", "block", "Failed"),
+        ("warn", "block", "Failed"),
+        ("off", "warn", "Progressing"),
+        ("off", "off", "Progressing"),
+    ],
+)
+def test_the_platform_sets_a_floor_under_the_mtls_preflight(
+    spec_mode: str, floor: str, phase: str
+) -> None:
+    """A tenant cannot loosen the platform's choice: with a `block` floor, `off` blocks."""
+    w = World(mtls_floor=floor, preflight={"mtls": spec_mode})
+    w.workloads.mtls = "PERMISSIVE"
+    w.run()
+    assert w.status().phase == phase
+    if phase == "Failed":
+        assert "the platform requires STRICT" in w.status().message
+    warned = w.status().condition("PreflightClean") is not None
+    assert warned == (floor == "warn")
+
+
 def test_a_follower_writes_nothing() -> None:
     """Without the lease, the fence refuses the very first write."""
     w = World()
@@ -298,3 +342,24 @@ def test_a_change_of_subsets_mid_run_is_refused_until_aborted() -> None:
     assert decisions[-2:] == [(1, "rolled back"), (2, "started")]
     assert (status.phase, status.canary_subset, status.step_index) == ("Progressing", "v3", 0)
     assert w.weights() == [("v1", 95), ("v3", 5)]
+
+
+def test_a_refused_notification_is_said_on_the_rollout_once() -> None:
+    """The notifier refuses (a channel the platform does not allow): the status says why in
+    a Notified=False condition, one Warning Event; once allowed, the condition goes."""
+    w = World()
+    w.notifier.refusal = (
+        "spec.notifications.slack.channel #general is not allowed for namespace shop"
+    )
+    w.run()
+    w.run()
+    status = w.status()
+    notified = status.condition("Notified")
+    assert notified is not None
+    assert (notified.status, notified.message) == ("False", w.notifier.refusal)
+    reasons = [r for r, _ in w.events.recorded.values()]
+    assert reasons.count("NotificationProblem") == 1
+    w.notifier.refusal = None
+    w.run()
+    assert w.status().condition("Notified") is None
+    assert w.status().notification_problem is None
