@@ -18,7 +18,7 @@ from bench.judge.traffic import Path, as_counts
 from rollout.analysis.evidence import sequential_judge
 from rollout.analysis.observations import Observation, VersionCounts
 from rollout.engine import decide
-from rollout.model import RolloutStatus, parse_spec
+from rollout.model import RolloutSpec, RolloutStatus, parse_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,7 +42,7 @@ class Ours:
         analysis = {**SPEC["analysis"], "maxErrorRate": scenario.slo_error}
         analysis["interval"] = f"{self.every_s}s"
         self.spec = parse_spec({**SPEC, "analysis": analysis})
-        self.status = decide(self.spec, RolloutStatus(), T0).status
+        self.status = _weight_set(self.spec, decide(self.spec, RolloutStatus(), T0).status, T0)
 
     def look(self, t: int, path: Path) -> Move | None:
         before = self.status
@@ -65,7 +65,7 @@ class Ours:
             step_started_at=before.step_started_at,
             scrape_interval_s=self.scrape_s,
         )
-        after = decide(self.spec, before, now, verdict).status
+        after = _weight_set(self.spec, decide(self.spec, before, now, verdict).status, now)
         self.status = after
         if after.phase == "RolledBack":
             return "rollback"
@@ -74,3 +74,11 @@ class Ours:
         if (after.step_index or 0) > (before.step_index or 0):
             return "advance"
         return None
+
+
+def _weight_set(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> RolloutStatus:
+    """The simulated mesh takes a new weight at once: the reconcile that the watch on the
+    VirtualService causes right after the write starts the step's clock at ``now``."""
+    if status.step_started_at is None and status.phase in ("Progressing", "Paused"):
+        return decide(spec, status, now, mesh_in_sync=True).status
+    return status
