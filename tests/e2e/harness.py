@@ -40,6 +40,7 @@ class Traffic:
 
     api: KubeAPI
     exporter: Exporter
+    namespace: str = NS
     rps: float = 200.0
     health: dict[str, Load] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -51,7 +52,7 @@ class Traffic:
     def current_weights(self) -> dict[str, float]:
         t = self.api.registry.find("networking.istio.io", "v1", "virtualservices")
         assert t is not None
-        vs = self.api.store.get(t, NS, "inventory-route")
+        vs = self.api.store.get(t, self.namespace, "inventory-route")
         route = next(r for r in vs["spec"]["http"] if r.get("name") == "primary")["route"]
         return {
             e["destination"]["subset"]: float(e.get("weight", 100 if len(route) == 1 else 0))
@@ -67,7 +68,7 @@ class Traffic:
                 share = self.weights.get(version, 0.0) / 100
                 load = Load(self.rps * share, health.error_rate, health.median_ms)
                 if applied.get(version) != load:
-                    self.exporter.set_load(NS, "inventory-service", version, load)
+                    self.exporter.set_load(self.namespace, "inventory-service", version, load)
                     applied[version] = load
             self.stopping.wait(0.1)
 
@@ -100,6 +101,15 @@ class Stack:
         self.traffic.start()
         self._wait_for_first_scrape()
         self.controllers: list[subprocess.Popen[bytes]] = []
+        self.tenants: dict[str, Traffic] = {NS: self.traffic}
+
+    def add_tenant(self, namespace: str) -> Traffic:
+        """Another team's namespace: the seed's documents there, and traffic of its own."""
+        seed_documents(self.api, namespace)
+        traffic = Traffic(self.api, self.exporter, namespace=namespace)
+        traffic.set_health("v1")
+        self.tenants[namespace] = traffic.start()
+        return traffic
 
     def _wait_for_first_scrape(self) -> None:
         """Prometheus applies new targets every few seconds: wait until it has data."""
@@ -159,17 +169,19 @@ class Stack:
         return run_cli(self.kubeconfig, *args, timeout=timeout)
 
     # -- reading state -------------------------------------------------------------------
-    def rollout(self, name: str = "inventory") -> dict[str, Any]:
-        return self.api.get("meshrollout.dev", "v1alpha1", "rollouts", NS, name)
+    def rollout(self, name: str = "inventory", namespace: str = NS) -> dict[str, Any]:
+        return self.api.get("meshrollout.dev", "v1alpha1", "rollouts", namespace, name)
 
-    def status(self, name: str = "inventory") -> dict[str, Any]:
-        return self.rollout(name).get("status") or {}
+    def status(self, name: str = "inventory", namespace: str = NS) -> dict[str, Any]:
+        return self.rollout(name, namespace).get("status") or {}
 
     def destination_rule(self) -> dict[str, Any]:
         return self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
 
-    def virtual_service(self) -> dict[str, Any]:
-        return self.api.get("networking.istio.io", "v1", "virtualservices", NS, "inventory-route")
+    def virtual_service(self, namespace: str = NS) -> dict[str, Any]:
+        return self.api.get(
+            "networking.istio.io", "v1", "virtualservices", namespace, "inventory-route"
+        )
 
     def wait_for(self, condition: Any, timeout: float = 60, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
@@ -190,7 +202,8 @@ class Stack:
     def stop(self) -> None:
         for proc in self.controllers:
             self.kill(proc, signal.SIGTERM)
-        self.traffic.stopping.set()
+        for traffic in self.tenants.values():
+            traffic.stopping.set()
         self.prometheus.cleanup()
         self.exporter.stop()
         self.api.stop()

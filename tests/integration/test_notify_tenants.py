@@ -33,10 +33,12 @@ from tests.integration.test_notify import slack as slack  # the fixture
 def run_story(reconciler: Any, namespace: str, now: list[datetime]) -> None:
     """Start, four passing evaluations: started, three promotions, succeeded."""
     reconciler.reconcile(namespace, "inventory")
+    reconciler.reconcile(namespace, "inventory")  # the watch on the mesh: the step's clock
     for _ in range(4):
         now[0] += timedelta(minutes=2)
         verdict = Verdict(outcome="pass", at=now[0], canary_requests=500)
         reconciler.reconcile(namespace, "inventory", verdict)
+        reconciler.reconcile(namespace, "inventory")
 
 
 def test_two_namespaces_living_the_same_story_are_each_notified_once(slack: FakeSlack) -> None:
