@@ -28,7 +28,7 @@ from rollout.analysis.evidence import sequential_judge
 from rollout.analysis.judge import judge
 from rollout.analysis.observations import Unavailable
 from rollout.analysis.prometheus import PrometheusSource
-from rollout.analysis.queries import Ask, render_check
+from rollout.analysis.queries import Ask, Check
 from rollout.controller.ports import AlwaysLeader, Fence, Notifier
 from rollout.controller.reconcile import Reconciler, Result
 from rollout.controller.settings import Settings
@@ -294,14 +294,7 @@ class Controller:
             return None
         interval = max(1, round(parse_duration(spec.analysis.interval).total_seconds()))
         service = spec.service.split(".")[0]
-        values = {
-            "namespace": key[0],
-            "service": service,
-            "stable": located.stable_version,
-            "canary": located.canary_version,
-            "window": f"{interval}s",
-        }
-        checks = tuple((c.name, render_check(c.query, values)) for c in spec.analysis.custom_checks)
+        checks = tuple(Check(c.name, c.query) for c in spec.analysis.custom_checks)
         return Ask(
             key=f"{key[0]}/{key[1]}",
             namespace=key[0],
