@@ -85,7 +85,11 @@ class PrometheusSource:
         or a 502/503/504, with a short backoff.
         """
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        form = {"query": promql, "time": f"{at.timestamp():.3f}", "timeout": f"{timeout:g}s"}
+        form = {
+            "query": promql,
+            "time": f"{at.timestamp():.3f}",
+            "timeout": f"{max(1, round(timeout * 1000))}ms",  # Prometheus stops there too
+        }
         tries = attempts or self.retries + 1
         for attempt in range(tries):
             last = attempt == tries - 1

@@ -104,8 +104,19 @@ def _tag(expr: str, key: str) -> str:
     return f'label_replace({expr}, "{KEY_LABEL}", {quote(key)}, "", "")'
 
 
-def _union(terms: Iterable[str]) -> str:
-    return " or ".join(terms)
+def _union(terms: list[str]) -> str:
+    """The terms joined by ``or`` as a balanced tree: Prometheus's ``a or b`` costs the
+    size of both sides, so a left-deep chain of n terms costs n² (a thousand rollouts'
+    bucket query took 24 s), a balanced one n log n.
+
+    >>> _union(["a", "b", "c"])
+    'a or (b or c)'
+    """
+    if len(terms) <= 2:
+        return " or ".join(terms)
+    half = len(terms) // 2
+    left, right = _union(terms[:half]), _union(terms[half:])
+    return f"{left if half == 1 else '(' + left + ')'} or ({right})"
 
 
 def requests_query(asks: list[Ask], at: datetime, window: bool, errors: bool = False) -> str:
