@@ -204,6 +204,22 @@ def check_query(ask: Ask, index: int, allowed_labels: Iterable[str] = NAMESPACE_
         raise Refused(f"{field}.query {error}") from None
 
 
+def template_problem(template: str, namespace_label: str = NAMESPACE_LABEL) -> str | None:
+    """Why a check's template can never be sent (None: it can), for the spec's validation.
+
+    >>> template_problem("sum(rate(x[{window}]))") is None
+    True
+    >>> template_problem("sum((")
+    'is not PromQL: unclosed left parenthesis'
+    """
+    values = {"namespace": "ns", "service": "svc", "stable": "v1", "canary": "v2", "window": "60s"}
+    try:
+        confine(render_check(template, values), namespace_label, "ns")
+    except Refused as error:
+        return str(error)
+    return None
+
+
 def check_value(result: list[dict[str, Any]]) -> float | None:
     """A check's value: its one finite sample; None for none, several, NaN or infinite."""
     values = [_value(s) for s in result]

@@ -24,6 +24,7 @@ from rollout.analysis.queries import (
     problem,
     render_check,
     requests_query,
+    template_problem,
 )
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
@@ -244,3 +245,24 @@ CHECK_VALUES = [
 def test_check_value_is_one_finite_sample(result: list[dict[str, Any]], value: float) -> None:
     """More than one series, none, NaN or infinite: no data."""
     assert check_value(result) == value
+
+
+TEMPLATES = [
+    ('sum(rate(jobs_failed{service="{service}"}[{window}]))', None),
+    ('max(queue{v=~"{stable}|{canary}"}) / 2', None),
+    ("sum((", "is not PromQL"),
+    ("x[{window}]", "answers a range vector"),
+    ("x @ 100", "@ modifier"),
+    ("x" + " + x" * 1100, "characters long"),
+]
+
+
+@pytest.mark.parametrize(("template", "message"), TEMPLATES)
+def test_template_problem_for_the_specs_validation(template: str, message: str | None) -> None:
+    """What the model can refuse up front, with the reason."""
+    problem_text = template_problem(template)
+    if message is None:
+        assert problem_text is None
+    else:
+        assert problem_text is not None
+        assert message in problem_text
