@@ -113,6 +113,10 @@ def parse(text: str) -> pp.Expr:
         return pp.parse(text)
     except ValueError as error:
         raise Refused(f"is not PromQL: {' '.join(str(error).split())[:200]}") from None
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:  # the parser panics on some input (`x offset NaN`)
+        raise Refused(f"is not PromQL: {' '.join(str(error).split())[:200]}") from None
 
 
 def confine(text: str, label: str, namespace: str) -> str:
@@ -127,19 +131,19 @@ def confine(text: str, label: str, namespace: str) -> str:
     try:
         kind = _type(tree)
         body = _Renderer(label, namespace).render(tree, 0)
+        if kind == "vector":
+            query = f"topk({MAX_SERIES}, {body})"
+        elif kind == "scalar":
+            query = f"vector({body})"
+        else:
+            raise Refused(f"answers a {kind}; a check must answer an instant vector or a scalar")
+        verify(query, label, namespace)
     except Refused:
         raise
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as error:  # the parser's bindings panic on some trees
         raise Refused(f"cannot be rendered ({type(error).__name__})") from None
-    if kind == "vector":
-        query = f"topk({MAX_SERIES}, {body})"
-    elif kind == "scalar":
-        query = f"vector({body})"
-    else:
-        raise Refused(f"answers a {kind}; a check must answer an instant vector or a scalar")
-    verify(query, label, namespace)
     return query
 
 

@@ -120,6 +120,8 @@ REFUSED = [
     ("(" * 100 + "up" + ")" * 100, "nests deeper than"),
     ("up+" * 2000 + "up", "characters long"),
     ('vector(1)), "k", "v", "", "") or (vector(2)', "is not PromQL"),
+    ("up offset NaN", "is not PromQL"),  # the parser panics on it
+    ("up @ -10", "@ modifier"),  # reading its time panics
 ]
 
 
@@ -217,3 +219,20 @@ def test_re2_literal_matches_only_itself(value: str) -> None:
 
     assert re.fullmatch(re2_literal(value), value)
     assert not re.fullmatch(re2_literal(value), value + "x")
+
+
+TOKENS = [*'abxyz_:{}[]()"`=~!<>+-*/%^,. 0123456789@\\\n#']
+TOKENS += ["or ", "and ", "unless ", "offset ", "by ", "without ", "on", "ignoring", "bool "]
+TOKENS += ["sum", "rate", "topk", "label_replace", "group_left", "1h", "5m", ":", "Inf", "NaN"]
+TOKENS += ["start()", "-1", "1e999", 'namespace="victim"', "namespace", "__name__", "\x00", "é"]
+
+
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=30).map("".join))
+def test_any_text_is_confined_or_refused(text: str) -> None:
+    """Fuzzed checks: a Refused or a confined query, never another error (the parser's
+    own panics included)."""
+    try:
+        query = confine(text, "namespace", TENANT)
+    except Refused:
+        return
+    assert confined(query), query
