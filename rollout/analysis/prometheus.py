@@ -1,36 +1,50 @@
-"""Ask Prometheus, through ``prometheus-api-client``, for one evaluation cycle.
+"""Ask Prometheus for one evaluation cycle; one tenant's checks never spoil another's data.
 
-A cycle sends a fixed number of queries whatever the number of rollouts
-(``rollout.analysis.queries`` batches them): requests, 5xx and latency
-buckets, each since the step started and over the last window, and one for
-all custom checks. Every query names its evaluation time, so history can be
-replayed, and has a timeout and bounded retries. Any failure to get an answer
-(refused, timeout, 5xx, an answer that is not JSON) makes the whole cycle
-:class:`Unavailable`; it is never a pass. The adapter does not judge.
+A cycle sends a fixed number of standard queries whatever the number of rollouts
+(``rollout.analysis.queries`` batches them): requests, 5xx and latency buckets,
+each since the step started and over the last window. Any failure to get those
+answers (refused, timeout, 5xx, an answer that is not JSON) makes every rollout of
+the cycle :class:`Unavailable`; it is never a pass. A rollout whose own spec cannot be
+put in those queries (a metric name that is not one) is Unavailable alone.
+
+Custom checks come after, one query per check, each with its own short timeout (on
+the server too) and no retries, a few rollouts at a time, and a budget per rollout:
+a check that is refused, fails, is slow or answers too much is "no data" (None) for
+its own rollout only, and the reason is kept in :attr:`PrometheusSource.check_errors`.
+
+Every query is a form POST (no URL length limit, however many rollouts) that names
+its evaluation time. ``prometheus-api-client``'s ``custom_query`` puts the query in
+the URL even with ``method="POST"``, so this thin adapter uses ``requests`` itself.
+The adapter does not judge.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import contextlib
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
 
 from rollout.analysis.observations import Observation, Unavailable
+from rollout.analysis.promql import Refused
 from rollout.analysis.queries import (
+    NAMESPACE_LABELS,
     Ask,
     buckets_query,
     by_key,
-    checks_query,
+    check_query,
+    check_value,
     observation,
+    problem,
     requests_query,
 )
 
 Result = dict[str, Observation | Unavailable]
+RETRY_STATUS = (502, 503, 504)
 
 
 class PrometheusError(Exception):
@@ -46,78 +60,141 @@ class PrometheusSource:
         timeout_s: float = 5.0,
         retries: int = 2,
         session: requests.Session | None = None,
+        check_timeout_s: float = 2.0,
+        check_budget_s: float = 5.0,
+        check_workers: int = 4,
+        namespace_labels: Iterable[str] = NAMESPACE_LABELS,
     ) -> None:
-        retry = Retry(
-            total=retries,
-            backoff_factor=0.2,
-            status_forcelist=(502, 503, 504),
-            allowed_methods=None,
-            raise_on_status=False,
-        )
-        self.client = PrometheusConnect(url=url, retry=retry, session=session, timeout=timeout_s)
+        self.url = url.rstrip("/")
         self.timeout_s = timeout_s
-        self.url = url
+        self.retries = retries
+        self.session = session or requests.Session()
+        self.check_timeout_s = check_timeout_s
+        self.check_budget_s = check_budget_s
+        self.check_workers = max(1, check_workers)
+        self.namespace_labels = tuple(namespace_labels)
+        self.check_errors: dict[str, dict[str, str]] = {}
+        """Why a check had no value in the last cycle: rollout key → check name → reason."""
 
-    def query(self, promql: str, at: datetime) -> list[dict[str, Any]]:
-        """An instant query at ``at``; raises :class:`PrometheusError` for any bad answer."""
-        try:
-            result = self.client.custom_query(
-                promql,
-                params={"time": f"{at.timestamp():.3f}"},
-                timeout=self.timeout_s,
-            )
-        except PrometheusApiClientException as error:
-            raise PrometheusError(_short(str(error))) from error
-        except (requests.RequestException, ValueError, KeyError, TypeError) as error:
-            raise PrometheusError(f"{type(error).__name__}: {_short(str(error))}") from error
-        if not isinstance(result, list):
-            raise PrometheusError("the answer is not an instant vector")
-        return result
+    def query(
+        self, promql: str, at: datetime, timeout_s: float | None = None, attempts: int = 0
+    ) -> list[dict[str, Any]]:
+        """An instant query at ``at``; raises :class:`PrometheusError` for any bad answer.
+
+        ``attempts`` (default ``retries + 1``) tries on a refused connection, a timeout
+        or a 502/503/504, with a short backoff.
+        """
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        form = {
+            "query": promql,
+            "time": f"{at.timestamp():.3f}",
+            "timeout": f"{max(1, round(timeout * 1000))}ms",  # Prometheus stops there too
+        }
+        tries = attempts or self.retries + 1
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                response = self.session.post(
+                    f"{self.url}/api/v1/query", data=form, timeout=timeout + 0.5
+                )
+            except requests.RequestException as error:
+                if last:
+                    raise PrometheusError(f"{type(error).__name__}: {_short(str(error))}") from None
+            else:
+                if response.status_code not in RETRY_STATUS or last:
+                    return _result(response)
+            time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def observe(self, asks: list[Ask], at: datetime) -> Result:
-        """One observation per ask (keyed by ``ask.key``), or Unavailable for all of them."""
-        if not asks:
-            return {}
+        """One observation per ask (keyed by ``ask.key``); Unavailable for all of them when
+        the standard queries fail, for one of them when its own spec is the cause."""
+        out: Result = {}
+        good: list[Ask] = []
+        seen: set[str] = set()
+        for ask in asks:
+            if ask.key in seen:
+                continue
+            seen.add(ask.key)
+            why = problem(ask)
+            if why is None:
+                good.append(ask)
+            else:
+                out[ask.key] = Unavailable(at=at, reason=why)
+        self.check_errors = {}
+        if not good:
+            return out
         queries: dict[str, str] = {}
         for scope, window in (("step", False), ("window", True)):
-            queries[f"requests_{scope}"] = requests_query(asks, at, window)
-            queries[f"errors_{scope}"] = requests_query(asks, at, window, errors=True)
-            queries[f"buckets_{scope}"] = buckets_query(asks, at, window)
+            queries[f"requests_{scope}"] = requests_query(good, at, window)
+            queries[f"errors_{scope}"] = requests_query(good, at, window, errors=True)
+            queries[f"buckets_{scope}"] = buckets_query(good, at, window)
         grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
         try:
             for name, promql in queries.items():
                 grouped[name] = by_key(self.query(promql, at))
-            grouped["checks"] = self._checks(asks, at)
         except PrometheusError as error:
-            return {a.key: Unavailable(at=at, reason=str(error)) for a in asks}
-        return {
-            a.key: observation(a, at, {name: g.get(a.key, []) for name, g in grouped.items()})
-            for a in asks
-        }
+            out.update({a.key: Unavailable(at=at, reason=str(error)) for a in good})
+            return out
+        checks = self._checks(good, at)
+        for a in good:
+            results = {name: g.get(a.key, []) for name, g in grouped.items()}
+            out[a.key] = observation(a, at, results, checks.get(a.key, {}))
+        return out
 
-    def _checks(self, asks: list[Ask], at: datetime) -> dict[str, list[dict[str, Any]]]:
-        """All custom checks in one query; if Prometheus refuses it (a bad PromQL), ask
-        check by check so the others still get their values (the bad one: no data)."""
+    def _checks(self, asks: list[Ask], at: datetime) -> dict[str, dict[str, float | None]]:
+        """Every rollout's checks, a few rollouts at a time, each on its own."""
         with_checks = [a for a in asks if a.checks]
         if not with_checks:
             return {}
-        try:
-            return by_key(self.query(checks_query(with_checks), at))
-        except PrometheusError as error:
-            if "400" not in str(error) and "422" not in str(error):
-                raise
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for ask in with_checks:
-            for check in ask.checks:
-                single = replace(ask, checks=(check,))
-                try:
-                    found = by_key(self.query(checks_query([single]), at))
-                except PrometheusError as error:
-                    if "400" not in str(error) and "422" not in str(error):
-                        raise
-                    continue
-                grouped.setdefault(ask.key, []).extend(found.get(ask.key, []))
-        return grouped
+        workers = min(self.check_workers, len(with_checks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="checks") as pool:
+            answers = list(pool.map(lambda a: self._rollout_checks(a, at), with_checks))
+        out: dict[str, dict[str, float | None]] = {}
+        for ask, (values, errors) in zip(with_checks, answers, strict=True):
+            out[ask.key] = values
+            if errors:
+                self.check_errors[ask.key] = errors
+        return out
+
+    def _rollout_checks(
+        self, ask: Ask, at: datetime
+    ) -> tuple[dict[str, float | None], dict[str, str]]:
+        """One rollout's checks, one query each, within the rollout's time budget."""
+        deadline = time.monotonic() + self.check_budget_s
+        values: dict[str, float | None] = {}
+        errors: dict[str, str] = {}
+        for index, check in enumerate(ask.checks):
+            values[check.name] = None
+            left = min(self.check_timeout_s, deadline - time.monotonic())
+            try:
+                promql = check_query(ask, index, self.namespace_labels)
+                if left <= 0.05:
+                    raise PrometheusError("the rollout's checks ran out of time this cycle")
+                values[check.name] = check_value(self.query(promql, at, left, attempts=1))
+            except (Refused, PrometheusError) as error:
+                errors[check.name] = str(error)
+            except Exception as error:  # a bug in one check must not end the cycle
+                errors[check.name] = f"{type(error).__name__} while asking the check"
+        return values, errors
+
+
+def _result(response: requests.Response) -> list[dict[str, Any]]:
+    if response.status_code != 200:
+        detail = ""
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = str(response.json().get("error", ""))
+        raise PrometheusError(f"HTTP {response.status_code} {_short(detail, 160)}".strip())
+    try:
+        data = response.json()["data"]
+        result = data["result"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise PrometheusError(
+            f"the answer is not Prometheus JSON ({type(error).__name__})"
+        ) from None
+    if data.get("resultType", "vector") != "vector" or not isinstance(result, list):
+        raise PrometheusError("the answer is not an instant vector")
+    return result
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -1,11 +1,17 @@
 """PromQL for a whole evaluation cycle, and the parsing of Prometheus's answers.
 
-Every rollout due in a cycle is asked for in the *same* query per metric: each
-rollout's selector and range (its step's age, or the evaluation window) is one
-term, tagged with a ``meshrollout_key`` label, and the terms are joined with
-``or``. So a cycle costs a fixed number of requests however many rollouts it
-serves. Counters go through ``increase`` (counter resets handled by
-Prometheus). Pure: the adapter in ``rollout.analysis.prometheus`` sends these.
+The standard Istio queries of every rollout due in a cycle are asked in the *same*
+query per metric: each rollout's selector and range (its step's age, or the
+evaluation window, both at most :data:`MAX_RANGE_S`) is one term, tagged with a
+``meshrollout_key`` label, and the terms are joined with ``or``. So a cycle costs a
+fixed number of requests however many rollouts it serves. Those terms are built only
+from checked metric names and quoted label values (:mod:`rollout.analysis.promql`), so
+no spec can change their shape. Counters go through ``increase`` (counter resets
+handled by Prometheus).
+
+Custom checks are never joined with anything: :func:`check_query` gives one query per
+check, confined to its rollout's namespace and to at most two series. Pure: the
+adapter in ``rollout.analysis.prometheus`` sends these.
 """
 
 from __future__ import annotations
@@ -18,10 +24,30 @@ from datetime import datetime
 from typing import Any
 
 from rollout.analysis.observations import Counts, Observation, VersionCounts
+from rollout.analysis.promql import Refused, confine, metric_name, quote, re2_literal
 
 KEY_LABEL = "meshrollout_key"
-CHECK_LABEL = "meshrollout_check"
 VERSION_LABEL = "destination_version"
+MAX_RANGE_S = 24 * 3600
+"""The longest range asked for. A step (or a paused one) older than this is judged on
+its last day: plenty to reach any minimum of requests, a bounded cost per series
+(5,760 samples at a 15 s scrape), and well inside Prometheus's default retention."""
+MAX_CHECKS = 20
+"""Custom checks asked per rollout; the rest are "no data"."""
+NAMESPACE_LABEL = "namespace"
+"""The label a check's selectors are confined by unless it names another: the scrape
+target's namespace, set by Kubernetes service discovery, as prom-label-proxy enforces."""
+NAMESPACE_LABELS = ("namespace", "destination_service_namespace")
+"""Labels a check may be confined by (a platform may narrow this)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A custom check of the spec: its template, and the label that holds a namespace."""
+
+    name: str
+    query: str  # the template, with {namespace}, {service}, {stable}, {canary}, {window}
+    namespace_label: str = NAMESPACE_LABEL
 
 
 @dataclass(frozen=True)
@@ -37,45 +63,72 @@ class Ask:
     window_s: int
     requests_metric: str = "istio_requests_total"
     latency_metric: str = "istio_request_duration_milliseconds_bucket"
-    checks: tuple[tuple[str, str], ...] = ()  # (name, rendered PromQL)
+    checks: tuple[Check, ...] = ()
 
     def step_seconds(self, at: datetime) -> int:
-        """The step's age as a whole-second range (at least 1s)."""
-        return max(1, math.ceil((at - self.step_started_at).total_seconds()))
+        """The step's age as a whole-second range, at least 1s and at most a day."""
+        return min(MAX_RANGE_S, max(1, math.ceil((at - self.step_started_at).total_seconds())))
+
+    def window_seconds(self) -> int:
+        """The evaluation window as a range, 1s to a day."""
+        return min(MAX_RANGE_S, max(1, self.window_s))
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def problem(ask: Ask) -> str | None:
+    """Why this rollout cannot be in the shared standard queries (None: it can)."""
+    try:
+        _terms(ask, 1, "")
+        quote(ask.key)
+    except Refused as error:
+        return str(error)
+    return None
 
 
-def _selector(ask: Ask, extra: str = "") -> str:
-    versions = "|".join(re.escape(v) for v in (ask.stable_version, ask.canary_version))
+def _terms(ask: Ask, seconds: int, extra: str) -> tuple[str, str]:
+    requests = metric_name(ask.requests_metric, "spec.analysis.requestsMetric")
+    latency = metric_name(ask.latency_metric, "spec.analysis.latencyMetric")
+    versions = "|".join(re2_literal(v) for v in (ask.stable_version, ask.canary_version))
     parts = [
         'reporter="destination"',
-        f"destination_service_namespace={_quote(ask.namespace)}",
-        f"destination_service_name={_quote(ask.service)}",
-        f"{VERSION_LABEL}=~{_quote(versions)}",
+        f"destination_service_namespace={quote(ask.namespace)}",
+        f"destination_service_name={quote(ask.service)}",
+        f"{VERSION_LABEL}=~{quote(versions)}",
     ]
     if extra:
         parts.append(extra)
-    return "{" + ", ".join(parts) + "}"
+    selector = "{" + ", ".join(parts) + "}" + f"[{seconds}s]"
+    return f"increase({requests}{selector})", f"increase({latency}{selector})"
 
 
-def _tag(expr: str, key: str, label: str = KEY_LABEL) -> str:
-    return f'label_replace({expr}, "{label}", {_quote(key)}, "", "")'
+def _tag(expr: str, key: str) -> str:
+    return f'label_replace({expr}, "{KEY_LABEL}", {quote(key)}, "", "")'
 
 
-def _union(terms: Iterable[str]) -> str:
-    return " or ".join(terms)
+def _union(terms: list[str]) -> str:
+    """The terms joined by ``or`` as a balanced tree: Prometheus's ``a or b`` costs the
+    size of both sides, so a left-deep chain of n terms costs n² (a thousand rollouts'
+    bucket query took 24 s), a balanced one n log n.
+
+    >>> _union(["a", "b", "c"])
+    'a or (b or c)'
+    """
+    if len(terms) <= 2:
+        return " or ".join(terms)
+    half = len(terms) // 2
+    left, right = _union(terms[:half]), _union(terms[half:])
+    return f"{left if half == 1 else '(' + left + ')'} or ({right})"
 
 
 def requests_query(asks: list[Ask], at: datetime, window: bool, errors: bool = False) -> str:
-    """Requests (or 5xx responses) per rollout and version, since step start or in the window."""
+    """Requests (or 5xx responses) per rollout and version, since step start or in the window.
+
+    Raises :class:`~rollout.analysis.promql.Refused` for an ask with a :func:`problem`.
+    """
     extra = 'response_code=~"5.."' if errors else ""
     terms = []
     for ask in asks:
-        seconds = ask.window_s if window else ask.step_seconds(at)
-        inner = f"increase({ask.requests_metric}{_selector(ask, extra)}[{seconds}s])"
+        seconds = ask.window_seconds() if window else ask.step_seconds(at)
+        inner, _ = _terms(ask, seconds, extra)
         terms.append(_tag(f"sum by ({VERSION_LABEL}) ({inner})", ask.key))
     return _union(terms)
 
@@ -84,36 +137,94 @@ def buckets_query(asks: list[Ask], at: datetime, window: bool) -> str:
     """Latency bucket counts per rollout, version and ``le``."""
     terms = []
     for ask in asks:
-        seconds = ask.window_s if window else ask.step_seconds(at)
-        inner = f"increase({ask.latency_metric}{_selector(ask)}[{seconds}s])"
+        seconds = ask.window_seconds() if window else ask.step_seconds(at)
+        _, inner = _terms(ask, seconds, "")
         terms.append(_tag(f"sum by ({VERSION_LABEL}, le) ({inner})", ask.key))
     return _union(terms)
 
 
 CHECK_VARIABLES = ("namespace", "service", "stable", "canary", "window")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_WINDOW = re.compile(r"[1-9][0-9]{0,5}s")
+_VALUE_SHAPES = {
+    "namespace": _DNS_LABEL,
+    "service": _DNS_LABEL,
+    "stable": _LABEL_VALUE,
+    "canary": _LABEL_VALUE,
+    "window": _WINDOW,
+}
 
 
 def render_check(template: str, values: dict[str, str]) -> str:
     """Fill ``{namespace}``, ``{service}``, ``{stable}``, ``{canary}`` and ``{window}``.
 
-    Only those names are replaced, so PromQL's own braces stay as they are.
+    Only those names are replaced, so PromQL's own braces stay as they are. Each value
+    must have its shape (a DNS label, a Kubernetes label value, a range in seconds) and
+    is escaped as the inside of a PromQL string, or the check is
+    :class:`~rollout.analysis.promql.Refused`.
 
     >>> render_check('rate(jobs_failed{ns="{namespace}"}[{window}])', {"namespace": "shop",
     ...              "window": "30s"})
     'rate(jobs_failed{ns="shop"}[30s])'
     """
+    for name, value in values.items():
+        shape = _VALUE_SHAPES.get(name)
+        if shape is None or len(value) > 63 or not shape.fullmatch(value):
+            raise Refused(f"{{{name}}} would be {value[:63]!r}, which is not a valid {name}")
     pattern = re.compile(r"\{(" + "|".join(CHECK_VARIABLES) + r")\}")
-    return pattern.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    return pattern.sub(
+        lambda m: quote(values[m.group(1)])[1:-1] if m.group(1) in values else m.group(0), template
+    )
 
 
-def checks_query(asks: list[Ask]) -> str:
-    """Every custom check of every rollout, each tagged with its rollout and name."""
-    terms = [
-        _tag(_tag(f"({query})", name, CHECK_LABEL), ask.key)
-        for ask in asks
-        for name, query in ask.checks
-    ]
-    return _union(terms)
+def check_query(ask: Ask, index: int, allowed_labels: Iterable[str] = NAMESPACE_LABELS) -> str:
+    """The query for ``ask.checks[index]``: rendered, parsed, confined to the rollout's
+    namespace, at most two series. :class:`~rollout.analysis.promql.Refused` with a
+    message naming the spec field when it cannot be sent."""
+    field = f"spec.analysis.customChecks[{index}]"
+    check = ask.checks[index]
+    if index >= MAX_CHECKS:
+        raise Refused(f"{field}: only the first {MAX_CHECKS} checks are asked")
+    if check.namespace_label not in tuple(allowed_labels):
+        raise Refused(
+            f"{field}.namespaceLabel: {check.namespace_label[:63]!r} is not one of "
+            f"{', '.join(allowed_labels)}"
+        )
+    values = {
+        "namespace": ask.namespace,
+        "service": ask.service,
+        "stable": ask.stable_version,
+        "canary": ask.canary_version,
+        "window": f"{ask.window_seconds()}s",
+    }
+    try:
+        return confine(render_check(check.query, values), check.namespace_label, ask.namespace)
+    except Refused as error:
+        raise Refused(f"{field}.query {error}") from None
+
+
+def template_problem(template: str, namespace_label: str = NAMESPACE_LABEL) -> str | None:
+    """Why a check's template can never be sent (None: it can), for the spec's validation.
+
+    >>> template_problem("sum(rate(x[{window}]))") is None
+    True
+    >>> template_problem("sum((")
+    'is not PromQL: unclosed left parenthesis'
+    """
+    values = {"namespace": "ns", "service": "svc", "stable": "v1", "canary": "v2", "window": "60s"}
+    try:
+        confine(render_check(template, values), namespace_label, "ns")
+    except Refused as error:
+        return str(error)
+    return None
+
+
+def check_value(result: list[dict[str, Any]]) -> float | None:
+    """A check's value: its one finite sample; None for none, several, NaN or infinite."""
+    values = [_value(s) for s in result]
+    finite = [v for v in values if not math.isnan(v) and not math.isinf(v)]
+    return finite[0] if len(values) == 1 and len(finite) == 1 else None
 
 
 def _value(sample: dict[str, Any]) -> float:
@@ -155,12 +266,13 @@ def observation(
     ask: Ask,
     at: datetime,
     results: dict[str, list[dict[str, Any]]],
+    checks: dict[str, float | None] | None = None,
 ) -> Observation:
     """Assemble one rollout's observation from the cycle's grouped results.
 
     ``results`` maps each query name (``requests``/``errors``/``buckets`` with a
-    ``_step`` or ``_window`` suffix, and ``checks``) to that query's samples for
-    this rollout.
+    ``_step`` or ``_window`` suffix) to that query's samples for this rollout;
+    ``checks`` holds the custom checks' values (a check missing there has no data).
     """
 
     def counts(version: str, scope: str) -> Counts:
@@ -173,16 +285,10 @@ def observation(
     def version_counts(version: str) -> VersionCounts:
         return VersionCounts(step=counts(version, "step"), window=counts(version, "window"))
 
-    checks: dict[str, float | None] = {}
-    for name, _ in ask.checks:
-        values = [
-            _value(s) for s in results.get("checks", []) if s["metric"].get(CHECK_LABEL) == name
-        ]
-        finite = [v for v in values if not math.isnan(v) and not math.isinf(v)]
-        checks[name] = finite[0] if len(finite) == 1 else None
+    found = checks or {}
     return Observation(
         at=at,
         stable=version_counts(ask.stable_version),
         canary=version_counts(ask.canary_version),
-        checks=checks,
+        checks={c.name: found.get(c.name) for c in ask.checks},
     )

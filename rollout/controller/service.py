@@ -28,7 +28,7 @@ from rollout.analysis.evidence import sequential_judge
 from rollout.analysis.judge import judge
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.prometheus import PrometheusSource
-from rollout.analysis.queries import Ask, render_check
+from rollout.analysis.queries import Ask, Check
 from rollout.controller.ports import AlwaysLeader, Fence, Notifier
 from rollout.controller.reconcile import Reconciler, Result
 from rollout.controller.settings import Settings
@@ -373,14 +373,7 @@ class Controller:
         if now - status.step_started_at < timedelta(seconds=interval):
             return None  # the window must lie inside the step: only data from its weight
         service = spec.service.split(".")[0]
-        values = {
-            "namespace": key[0],
-            "service": service,
-            "stable": located.stable_version,
-            "canary": located.canary_version,
-            "window": f"{interval}s",
-        }
-        checks = tuple((c.name, render_check(c.query, values)) for c in spec.analysis.custom_checks)
+        checks = tuple(Check(c.name, c.query) for c in spec.analysis.custom_checks)
         return Ask(
             key=f"{key[0]}/{key[1]}",
             namespace=key[0],
