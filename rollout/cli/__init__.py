@@ -20,13 +20,27 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
+from rollout.cli.args import (
+    HOST,
+    NAMESPACE,
+    ROLLOUT_NAME,
+    SUBSET,
+    check_namespace,
+    interval_option,
+    max_inconclusive_option,
+    min_requests_option,
+    step_duration_option,
+    steps_option,
+)
 from rollout.cli.discover import (
     BadInput,
     current_stable,
     find_virtual_service,
-    parse_steps,
+    merged,
+    restart_patch,
     start_spec,
     subsets_of,
+    with_flags,
 )
 from rollout.cli.view import history_table, rollouts_table, status_panel
 from rollout.kube import KubeClient, KubeError, MeshClient, NotFound, RolloutClient
@@ -39,7 +53,8 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}", highlight=False, soft_wrap=True)  # one line, any width
+    # one line, any width, and no rich markup read into text that came from input
+    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -58,12 +73,21 @@ class Ctx:
                 self._kube = KubeClient.connect(self.kubeconfig, self.context, identity="cli")
             except KubeError as error:
                 fail(str(error))
+            except Exception as error:  # a malformed kubeconfig; its text may hold a token
+                where = self.kubeconfig or "the default kubeconfig"
+                fail(f"cannot load Kubernetes configuration from {where} ({type(error).__name__})")
         return self._kube
 
     @property
     def namespace(self) -> str:
-        if self._namespace:
-            return self._namespace
+        """The namespace to act in (the flag's, else the context's), checked before any use."""
+        found = self._namespace or self._context_namespace()
+        problem = check_namespace(found)
+        if problem:
+            fail(f"namespace: {problem}")
+        return found
+
+    def _context_namespace(self) -> str:
         from kubernetes import config as k8s_config
 
         try:
@@ -110,14 +134,18 @@ def connection(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in (
         click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
         click.option("--context", help="The kubeconfig context to use."),
-        click.option("-n", "--namespace", help="Namespace (default: the context's)."),
+        click.option(
+            "-n", "--namespace", type=NAMESPACE, help="Namespace (default: the context's)."
+        ),
     ):
         wrapper = option(wrapper)
     return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-n", "--namespace", help="Namespace (default: the kubeconfig context's).")
+@click.option(
+    "-n", "--namespace", type=NAMESPACE, help="Namespace (default: the kubeconfig context's)."
+)
 @click.option("--context", help="The kubeconfig context to use.")
 @click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file.")
 @click.pass_context
@@ -129,15 +157,24 @@ def main(
 
 
 @main.command()
-@click.argument("name")
-@click.argument("version")
-@click.option("--service", help="The host to roll out (default: found from NAME).")
-@click.option("--stable", help="The stable subset (default: the one serving 100% now).")
-@click.option("--steps", help="Canary weights, e.g. 5,25,50,100.")
-@click.option("--step-duration", help="Minimum time at each step, e.g. 2m.")
-@click.option("--interval", help="Time between evaluations, e.g. 15s.")
-@click.option("--min-requests", type=int, help="Canary requests a step needs to pass.")
-@click.option("--max-inconclusive", type=int, help="Evaluations without a verdict tolerated.")
+@click.argument("name", type=ROLLOUT_NAME)
+@click.argument("version", type=SUBSET)
+@click.option("--service", type=HOST, help="The host to roll out (default: found from NAME).")
+@click.option("--stable", type=SUBSET, help="The stable subset (default: the one at 100% now).")
+@click.option("--steps", callback=steps_option, help="Canary weights (default 5,25,50,100).")
+@click.option(
+    "--step-duration", callback=step_duration_option, help="Minimum time at each step (1m)."
+)
+@click.option("--interval", callback=interval_option, help="Time between evaluations (15s).")
+@click.option(
+    "--min-requests", type=int, callback=min_requests_option, help="Requests a step needs (100)."
+)
+@click.option(
+    "--max-inconclusive",
+    type=int,
+    callback=max_inconclusive_option,
+    help="Evaluations without a verdict tolerated (5).",
+)
 @click.option("--wait", is_flag=True, help="Follow it; exit 0 on success, 1 on rollback.")
 @connection
 def start(
@@ -146,14 +183,26 @@ def start(
     version: str,
     service: str | None,
     stable: str | None,
-    steps: str | None,
+    steps: list[int] | None,
     step_duration: str | None,
     interval: str | None,
     min_requests: int | None,
     max_inconclusive: int | None,
     wait: bool,
 ) -> None:
-    """Start rolling out VERSION (a DestinationRule subset) of NAME."""
+    """Start rolling out VERSION (a DestinationRule subset) of NAME.
+
+    On a rollout that ran before, the flags given here set the plan and the
+    analysis settings they name, and those not given go back to their defaults (a
+    note says which changed); everything else in the spec is kept.
+    """
+    flags = {
+        "--steps": steps,
+        "--step-duration": step_duration,
+        "--interval": interval,
+        "--min-requests": min_requests,
+        "--max-inconclusive": max_inconclusive,
+    }
     ns = ctx.namespace
     mesh = MeshClient(ctx.kube)
     try:
@@ -162,24 +211,16 @@ def start(
         vs = found.virtual_service
         dr = mesh.find_destination_rule(ns, found.host)
         stable_subset = stable or current_stable(vs, found.host)
-        spec = start_spec(
+        found_spec = start_spec(
             found.host,
             vs["metadata"]["name"],
             dr["metadata"]["name"],
             stable_subset,
             version,
-            parse_steps(steps),
+            None,
             subsets_of(dr),
         )
-        if step_duration:
-            spec.setdefault("strategy", {})["stepDuration"] = step_duration
-        analysis = {
-            "interval": interval,
-            "minRequests": min_requests,
-            "maxInconclusive": max_inconclusive,
-        }
-        if any(v is not None for v in analysis.values()):
-            spec["analysis"] = {k: v for k, v in analysis.items() if v is not None}
+        spec = with_flags(found_spec, flags)
         parsed = parse_spec(spec)
         validate_pair(vs, dr, Target.of(parsed, ns))
     except (BadInput, SpecError, MeshError) as error:
@@ -193,6 +234,8 @@ def start(
         existing = rollouts.get(ns, name)
     except NotFound:
         existing = None
+    except KubeError as error:
+        fail(str(error), 1)
     try:
         if existing is None:
             written = rollouts.create(ns, name, spec)
@@ -204,15 +247,23 @@ def start(
                     f"rollout {name} is {phase} ({old.get('canarySubset')} at "
                     f"{(existing.get('status') or {}).get('canaryWeight', 0)}%): abort it first"
                 )
-            patch: dict[str, Any] = {
-                **spec,
-                "paused": False,
-                "command": {"name": "restart", "id": uuid.uuid4().hex[:12]},
-            }
+            patch, notes = restart_patch(old, found_spec, flags)
+            patch["paused"] = False
+            patch["command"] = {"name": "restart", "id": uuid.uuid4().hex[:12]}
+            try:
+                parse_spec(merged(old, patch))
+            except SpecError as error:
+                fail(f"the rollout's spec would not be valid after this start: {error}")
+            for note in notes:
+                err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
             written = rollouts.patch_spec(ns, name, patch, existing["metadata"]["resourceVersion"])
     except KubeError as error:
         fail(str(error), 1)
-    out.print(f"rollout {name}: {stable_subset} → {version} started in {ns}", highlight=False)
+    out.print(
+        f"rollout {name}: {stable_subset} → {version} started in {ns}",
+        highlight=False,
+        markup=False,
+    )
     if wait:
         sys.exit(_follow(ctx, name, live=False, generation=written["metadata"].get("generation")))
 
@@ -251,7 +302,7 @@ def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> i
             line = f"{phase} {status.get('canaryWeight', 0)}% {status.get('message', '')}"
             caught_up = generation is None or (status.get("observedGeneration") or 0) >= generation
             if line != last and caught_up:
-                out.print(line, highlight=False)
+                out.print(line, highlight=False, markup=False)
                 last = line
             if finished(obj):
                 break
@@ -262,7 +313,7 @@ def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> i
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @click.option("-w", "--watch", is_flag=True, help="Keep showing it until it ends.")
 @click.option("-o", "--output", type=click.Choice(["json", "yaml"]), help="Print the resource.")
 @connection
@@ -293,7 +344,7 @@ def list_(ctx: Ctx, all_namespaces: bool) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def history(ctx: Ctx, name: str) -> None:
     """The decisions of a rollout, oldest first."""
@@ -306,7 +357,7 @@ def _patch(ctx: Ctx, name: str, patch: dict[str, Any], said: str) -> None:
         ctx.rollouts().patch_spec(ctx.namespace, name, patch)
     except KubeError as error:
         fail(str(error), 1)
-    out.print(f"rollout {name}: {said}", highlight=False)
+    out.print(f"rollout {name}: {said}", highlight=False, markup=False)
 
 
 def _command(name: str) -> dict[str, Any]:
@@ -314,7 +365,7 @@ def _command(name: str) -> dict[str, Any]:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def pause(ctx: Ctx, name: str) -> None:
     """Pause: no weight changes until resumed (a regression still rolls back)."""
@@ -322,7 +373,7 @@ def pause(ctx: Ctx, name: str) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def resume(ctx: Ctx, name: str) -> None:
     """Resume a paused rollout (whoever paused it)."""
@@ -330,7 +381,7 @@ def resume(ctx: Ctx, name: str) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @click.option("--full", is_flag=True, help="Go straight to 100%.")
 @connection
 def promote(ctx: Ctx, name: str, full: bool) -> None:
@@ -339,7 +390,7 @@ def promote(ctx: Ctx, name: str, full: bool) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def abort(ctx: Ctx, name: str) -> None:
     """Roll back now: 100% to stable."""
