@@ -116,7 +116,7 @@ def shop(*rollouts: Doc) -> dict[str, Doc]:
 @contextmanager
 def using(monkeypatch: pytest.MonkeyPatch, kube: FakeKube) -> Iterator[FakeKube]:
     """Make the CLI connect to ``kube`` instead of a kubeconfig's cluster."""
-    monkeypatch.setattr(rollout.cli.KubeClient, "connect", classmethod(lambda *a, **k: kube))
+    monkeypatch.setattr(KubeClient, "connect", classmethod(lambda *a, **k: kube))
     yield kube
 
 
