@@ -129,10 +129,10 @@ class Analysis(CamelModel):
     min_requests: Count = Field(
         default=100, description="Canary requests needed in a step before it can pass (<= 1e9)."
     )
-    max_error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+    max_error_rate: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = Field(
         default=0.01, description="SLO: highest acceptable 5xx ratio of the canary (0..1)."
     )
-    max_p99_ms: Annotated[float, Field(gt=0.0, le=MAX_P99_MS)] = Field(
+    max_p99_ms: Annotated[float, Field(gt=0.0, le=MAX_P99_MS, allow_inf_nan=False)] = Field(
         default=500.0,
         alias="maxP99Ms",
         description="SLO: highest acceptable canary P99 (ms, at most one hour).",
@@ -145,10 +145,10 @@ class Analysis(CamelModel):
         description="threshold: SLOs and vs stable on the step so far (v1); sequential: "
         "e-processes valid at every look.",
     )
-    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5, allow_inf_nan=False)] = Field(
         default=0.01, description="Sequential judge: chance of rolling back a healthy canary."
     )
-    tolerance: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+    tolerance: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = Field(
         default=0.2, description="How much worse than stable the canary may be (0.2 = 20%)."
     )
     requests_metric: Annotated[str, Field(max_length=200, pattern=METRIC_PATTERN)] = Field(
