@@ -161,17 +161,27 @@ def main(
 @click.argument("version", type=SUBSET)
 @click.option("--service", type=HOST, help="The host to roll out (default: found from NAME).")
 @click.option("--stable", type=SUBSET, help="The stable subset (default: the one at 100% now).")
-@click.option("--steps", callback=steps_option, help="Canary weights (default 5,25,50,100).")
 @click.option(
-    "--step-duration", callback=step_duration_option, help="Minimum time at each step (1m)."
+    "--steps", metavar="W,W,..", callback=steps_option, help="Canary weights (default 5,25,50,100)."
 )
-@click.option("--interval", callback=interval_option, help="Time between evaluations (15s).")
 @click.option(
-    "--min-requests", type=int, callback=min_requests_option, help="Requests a step needs (100)."
+    "--step-duration",
+    metavar="DURATION",
+    callback=step_duration_option,
+    help="Minimum time at each step (1m; at most 24h).",
+)
+@click.option(
+    "--interval",
+    metavar="DURATION",
+    callback=interval_option,
+    help="Time between evaluations (15s; 1s..1h).",
+)
+@click.option(
+    "--min-requests", metavar="N", callback=min_requests_option, help="Requests a step needs (100)."
 )
 @click.option(
     "--max-inconclusive",
-    type=int,
+    metavar="N",
     callback=max_inconclusive_option,
     help="Evaluations without a verdict tolerated (5).",
 )

@@ -26,6 +26,15 @@ from rollout.model.base import (
 )
 from rollout.model.spec import Analysis, Strategy
 
+
+class BadArgument(click.BadParameter):
+    """A bad value for an argument or a flag, shown like every other refusal of the CLI:
+    one line, ``error: ...``, exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
 if TYPE_CHECKING:  # click >= 8.2 types ParamType as a generic; 8.1 cannot subscript it
     _ParamType = click.ParamType[str, Any]
 else:
@@ -59,7 +68,7 @@ class KubeName(_ParamType):
         text = str(value)
         problem = self.problem(text)
         if problem:
-            self.fail(problem, param, ctx)
+            raise BadArgument(problem, ctx, param)
         return text
 
 
@@ -100,22 +109,27 @@ def check_namespace(value: str) -> str | None:
 def _model_errors(error: ValidationError, alias: str) -> str:
     parts = []
     for problem in problems_from(error):
-        # The flag names the field; keep only what lies below it (a step's index).
-        below = problem.field.removeprefix(alias)
-        parts.append(f"{below}: {problem.message}" if below else problem.message)
+        # The flag names the field; a part below it (a step's index) is named too.
+        below = problem.field != alias
+        parts.append(f"{problem.field}: {problem.message}" if below else problem.message)
     return "; ".join(parts)
 
 
-def model_field(model: type[BaseModel], alias: str) -> Callable[..., Any]:
-    """A click callback checking an option as the model's field ``alias`` checks it."""
+def model_field(model: type[BaseModel], alias: str, whole: bool = False) -> Callable[..., Any]:
+    """A click callback checking an option as the model's field ``alias`` checks it
+    (``whole``: the text must first be a whole number)."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is None:
             return None
+        if whole:
+            if not re.fullmatch(r"[-+]?[0-9]{1,30}", str(value)):
+                raise BadArgument(f"{shorten(value)} is not a whole number", ctx, param)
+            value = int(value)
         try:
             model.model_validate({alias: value})
         except ValidationError as error:
-            raise click.BadParameter(_model_errors(error, alias), ctx, param) from None
+            raise BadArgument(_model_errors(error, alias), ctx, param) from None
         return value
 
     return callback
@@ -126,11 +140,11 @@ def steps_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     try:
         steps = parse_steps(value)
     except BadInput as error:
-        raise click.BadParameter(str(error), ctx, param) from None
+        raise BadArgument(str(error), ctx, param) from None
     return model_field(Strategy, "steps")(ctx, param, steps)  # type: ignore[no-any-return]
 
 
 step_duration_option = model_field(Strategy, "stepDuration")
 interval_option = model_field(Analysis, "interval")
-min_requests_option = model_field(Analysis, "minRequests")
-max_inconclusive_option = model_field(Analysis, "maxInconclusive")
+min_requests_option = model_field(Analysis, "minRequests", whole=True)
+max_inconclusive_option = model_field(Analysis, "maxInconclusive", whole=True)

@@ -329,10 +329,12 @@ CLI = [
 def test_bad_cli_argument_is_a_usage_error_naming_it(
     monkeypatch: pytest.MonkeyPatch, args: list[str], argument: str
 ) -> None:
-    """Exit 2, the argument named, no traceback, and not one request sent."""
+    """Exit 2, one line `error: ...` naming the argument, and not one request sent."""
     kube = FakeKube(shop())
     result = run(kube, monkeypatch, *args)
     assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: Invalid value for ")
+    assert len(result.output.strip().splitlines()) == 1
     assert argument in result.output
     assert "Traceback" not in result.output
     assert kube.calls == []

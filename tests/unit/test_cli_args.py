@@ -71,7 +71,9 @@ def test_a_bad_name_is_a_usage_error_before_any_request(
         pytest.param(["start", "inventory", "v2", "--steps", ","], "'--steps'", id="steps-comma"),
         pytest.param(["start", "inventory", "v2", "--steps", ""], "'--steps'", id="steps-empty"),
         pytest.param(["start", "inventory", "v2", "--steps", "5,,100"], "'--steps'", id="hole"),
-        pytest.param(["start", "inventory", "v2", "--steps", "50,5,100"], "[1]", id="decrease"),
+        pytest.param(
+            ["start", "inventory", "v2", "--steps", "50,5,100"], "steps[1]", id="decrease"
+        ),
         pytest.param(
             ["start", "inventory", "v2", "--interval", "100000000h"], "'--interval'", id="huge"
         ),
