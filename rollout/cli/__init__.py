@@ -215,6 +215,7 @@ def start(
     }
     ns = ctx.namespace
     mesh = MeshClient(ctx.kube)
+    rollouts = ctx.rollouts()
     try:
         items, _ = ctx.kube.list(virtual_services(mesh.version), ns)
         found = find_virtual_service(items, name, service)
@@ -230,43 +231,35 @@ def start(
             None,
             subsets_of(dr),
         )
-        spec = with_flags(found_spec, flags)
-        parsed = parse_spec(spec)
-        validate_pair(vs, dr, Target.of(parsed, ns))
+        patch: dict[str, Any] = {}
+        try:
+            existing: dict[str, Any] | None = rollouts.get(ns, name)
+        except NotFound:
+            existing = None
+        if existing is None:
+            spec, notes = with_flags(found_spec, flags), list[str]()
+        else:
+            _may_restart(name, existing)
+            patch, notes = restart_patch(existing.get("spec") or {}, found_spec, flags)
+            patch["paused"] = False
+            patch["command"] = {"name": "restart", "id": uuid.uuid4().hex[:12]}
+            spec = merged(existing.get("spec") or {}, patch)
+        # What the resource will hold is what must be valid, kept fields included.
+        validate_pair(vs, dr, Target.of(parse_spec(spec), ns))
     except (BadInput, SpecError, MeshError) as error:
         fail(str(error))
     except NotFound as error:
         fail(str(error))
     except KubeError as error:
         fail(str(error), 1)
-    rollouts = ctx.rollouts()
-    try:
-        existing = rollouts.get(ns, name)
-    except NotFound:
-        existing = None
-    except KubeError as error:
-        fail(str(error), 1)
+    for note in notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     try:
         if existing is None:
             written = rollouts.create(ns, name, spec)
         else:
-            phase = (existing.get("status") or {}).get("phase")
-            old = existing.get("spec") or {}
-            if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
-                fail(
-                    f"rollout {name} is {phase} ({old.get('canarySubset')} at "
-                    f"{(existing.get('status') or {}).get('canaryWeight', 0)}%): abort it first"
-                )
-            patch, notes = restart_patch(old, found_spec, flags)
-            patch["paused"] = False
-            patch["command"] = {"name": "restart", "id": uuid.uuid4().hex[:12]}
-            try:
-                parse_spec(merged(old, patch))
-            except SpecError as error:
-                fail(f"the rollout's spec would not be valid after this start: {error}")
-            for note in notes:
-                err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-            written = rollouts.patch_spec(ns, name, patch, existing["metadata"]["resourceVersion"])
+            version_read = existing["metadata"]["resourceVersion"]
+            written = rollouts.patch_spec(ns, name, patch, version_read)
     except KubeError as error:
         fail(str(error), 1)
     out.print(
@@ -276,6 +269,18 @@ def start(
     )
     if wait:
         sys.exit(_follow(ctx, name, live=False, generation=written["metadata"].get("generation")))
+
+
+def _may_restart(name: str, existing: dict[str, Any]) -> None:
+    """A rollout may start again once it ended, failed or never began; not mid-run."""
+    status = existing.get("status") or {}
+    phase = status.get("phase")
+    if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
+        canary = (existing.get("spec") or {}).get("canarySubset")
+        fail(
+            f"rollout {name} is {phase} ({canary} at {status.get('canaryWeight', 0)}%): "
+            "abort it first"
+        )
 
 
 def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> int:

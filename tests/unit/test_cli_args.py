@@ -223,3 +223,22 @@ def test_a_cluster_that_does_not_answer_is_a_clean_error(monkeypatch: pytest.Mon
         assert not isinstance(result.exception, Exception) or isinstance(
             result.exception, SystemExit
         )
+
+
+def test_start_again_checks_the_fields_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kept field that is no longer valid is named before anything is written."""
+    old = {**PREVIOUS, "strategy": {"headerRoute": {"duration": "48h"}}}
+    kube = FakeKube(shop(finished(old, "RolledBack")))
+    result = run(kube, monkeypatch, "start", "inventory", "v3")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: spec.strategy.headerRoute.duration: '48h'")
+    assert [c for c in kube.calls if c[0] != "GET"] == []
+
+
+def test_start_mid_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Progressing rollout must be aborted before it can start again."""
+    kube = FakeKube(shop(finished(PREVIOUS, "Progressing")))
+    result = run(kube, monkeypatch, "start", "inventory", "v3")
+    assert result.exit_code == 2
+    assert "abort it first" in result.output
+    assert [c for c in kube.calls if c[0] != "GET"] == []
