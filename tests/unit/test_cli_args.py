@@ -113,7 +113,7 @@ def test_bad_flags_are_usage_errors_before_any_request(
 def test_a_bad_namespace_from_the_kubeconfig_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kubeconfig context's namespace is checked like the flag's."""
     kube = FakeKube(shop())
-    monkeypatch.setattr("rollout.cli.Ctx._context_namespace", lambda self: "a/b")
+    monkeypatch.setattr("rollout.cli.kubectl.Ctx._context_namespace", lambda self: "a/b")
     from click.testing import CliRunner
 
     import rollout.cli
