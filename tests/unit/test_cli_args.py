@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+import rollout.cli
 from rollout.cli.args import HOST, NAMESPACE, ROLLOUT_NAME, SUBSET
 from rollout.cli.discover import BadInput, parse_steps, restart_patch
 from rollout.model import parse_spec
-from tests.unit.cli_fakes import NS, ROLLOUTS, FakeKube, merge_patch, run, shop
+from tests.unit.cli_fakes import NS, ROLLOUTS, FakeKube, merge_patch, run, shop, using
 
 COMMANDS = [
     ("status",),
@@ -114,11 +116,6 @@ def test_a_bad_namespace_from_the_kubeconfig_is_refused(monkeypatch: pytest.Monk
     """A kubeconfig context's namespace is checked like the flag's."""
     kube = FakeKube(shop())
     monkeypatch.setattr("rollout.cli.kubectl.Ctx._context_namespace", lambda self: "a/b")
-    from click.testing import CliRunner
-
-    import rollout.cli
-    from tests.unit.cli_fakes import using
-
     with using(monkeypatch, kube):
         result = CliRunner().invoke(rollout.cli.main, ["status", "inventory"])
     assert result.exit_code == 2
@@ -242,3 +239,22 @@ def test_start_mid_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 2
     assert "abort it first" in result.output
     assert [c for c in kube.calls if c[0] != "GET"] == []
+
+
+def test_text_from_the_resource_is_never_read_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reason or metric name like `[/]` is printed as it is (rich would raise on it)."""
+    rollout = finished(PREVIOUS, "RolledBack")
+    rollout["status"] |= {
+        "history": [{"at": "2026-01-01T00:00:00Z", "run": 1, "decision": "[/]", "reason": "[/x]"}],
+        "lastVerdict": {
+            "outcome": "fail",
+            "at": "2026-01-01T00:00:00Z",
+            "metrics": [{"name": "[/q]", "outcome": "nodata"}],
+        },
+    }
+    kube = FakeKube(shop(rollout))
+    for command in ("history", "status"):
+        result = run(kube, monkeypatch, command, "inventory")
+        assert result.exit_code == 0, result.output
+    assert "[/x]" in run(kube, monkeypatch, "history", "inventory").output
+    assert "[/q]" in run(kube, monkeypatch, "status", "inventory").output
