@@ -29,7 +29,7 @@ from rollout.model import (
 
 CHART = Path(__file__).resolve().parents[1] / "charts" / "rollout"
 CRD_PATH = CHART / "crds" / f"{PLURAL}.{GROUP}.yaml"
-_DROP = {"title", "examples"}
+_DROP = {"title", "examples", "propertyNames"}
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:

@@ -7,117 +7,49 @@ Exit codes: 0 done, 1 the rollout failed or rolled back (with ``--wait``),
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import yaml
-from rich.console import Console
 from rich.live import Live
 
+from rollout.cli.args import (
+    HOST,
+    NAMESPACE,
+    ROLLOUT_NAME,
+    SUBSET,
+    interval_option,
+    max_inconclusive_option,
+    min_requests_option,
+    step_duration_option,
+    steps_option,
+)
 from rollout.cli.discover import (
     BadInput,
     current_stable,
     find_virtual_service,
-    parse_steps,
+    merged,
+    restart_patch,
     start_spec,
     subsets_of,
+    with_flags,
 )
+from rollout.cli.kubectl import Ctx, connection, err, fail, out
 from rollout.cli.view import history_table, rollouts_table, status_panel
-from rollout.kube import KubeClient, KubeError, MeshClient, NotFound, RolloutClient
+from rollout.kube import KubeError, MeshClient, NotFound
 from rollout.kube.resources import virtual_services
 from rollout.mesh import MeshError, Target, validate_pair
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
 
-out = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}", highlight=False, soft_wrap=True)  # one line, any width
-    sys.exit(code)
-
-
-class Ctx:
-    """Connection settings shared by every subcommand (kubectl's habits)."""
-
-    def __init__(self, namespace: str | None, context: str | None, kubeconfig: str | None):
-        self.context, self.kubeconfig = context, kubeconfig
-        self._namespace = namespace
-        self._kube: KubeClient | None = None
-
-    @property
-    def kube(self) -> KubeClient:
-        if self._kube is None:
-            try:
-                self._kube = KubeClient.connect(self.kubeconfig, self.context, identity="cli")
-            except KubeError as error:
-                fail(str(error))
-        return self._kube
-
-    @property
-    def namespace(self) -> str:
-        if self._namespace:
-            return self._namespace
-        from kubernetes import config as k8s_config
-
-        try:
-            _, active = k8s_config.list_kube_config_contexts(config_file=self.kubeconfig)
-            if self.context:
-                contexts, _ = k8s_config.list_kube_config_contexts(config_file=self.kubeconfig)
-                active = next(c for c in contexts if c["name"] == self.context)
-            found = (active.get("context") or {}).get("namespace") or "default"
-            return str(found)
-        except Exception:  # no kubeconfig namespace: kubectl's default
-            return "default"
-
-    def rollouts(self) -> RolloutClient:
-        return RolloutClient(self.kube)
-
-    def get(self, name: str) -> dict[str, Any]:
-        try:
-            return self.rollouts().get(self.namespace, name)
-        except NotFound:
-            fail(f"no rollout {name!r} in namespace {self.namespace}")
-        except KubeError as error:
-            fail(str(error), 1)
-
-
-def connection(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Add kubectl's -n/--context/--kubeconfig to a subcommand (they may also come before it)."""
-
-    @functools.wraps(f)
-    def wrapper(
-        *args: Any,
-        namespace: str | None = None,
-        context: str | None = None,
-        kubeconfig: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        parent = click.get_current_context().find_object(Ctx) or Ctx(None, None, None)
-        ctx = Ctx(
-            namespace or parent._namespace,
-            context or parent.context,
-            kubeconfig or parent.kubeconfig,
-        )
-        return f(ctx, *args, **kwargs)
-
-    for option in (
-        click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
-        click.option("--context", help="The kubeconfig context to use."),
-        click.option("-n", "--namespace", help="Namespace (default: the context's)."),
-    ):
-        wrapper = option(wrapper)
-    return wrapper
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-n", "--namespace", help="Namespace (default: the kubeconfig context's).")
+@click.option(
+    "-n", "--namespace", type=NAMESPACE, help="Namespace (default: the kubeconfig context's)."
+)
 @click.option("--context", help="The kubeconfig context to use.")
 @click.option("--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file.")
 @click.pass_context
@@ -129,15 +61,34 @@ def main(
 
 
 @main.command()
-@click.argument("name")
-@click.argument("version")
-@click.option("--service", help="The host to roll out (default: found from NAME).")
-@click.option("--stable", help="The stable subset (default: the one serving 100% now).")
-@click.option("--steps", help="Canary weights, e.g. 5,25,50,100.")
-@click.option("--step-duration", help="Minimum time at each step, e.g. 2m.")
-@click.option("--interval", help="Time between evaluations, e.g. 15s.")
-@click.option("--min-requests", type=int, help="Canary requests a step needs to pass.")
-@click.option("--max-inconclusive", type=int, help="Evaluations without a verdict tolerated.")
+@click.argument("name", type=ROLLOUT_NAME)
+@click.argument("version", type=SUBSET)
+@click.option("--service", type=HOST, help="The host to roll out (default: found from NAME).")
+@click.option("--stable", type=SUBSET, help="The stable subset (default: the one at 100% now).")
+@click.option(
+    "--steps", metavar="W,W,..", callback=steps_option, help="Canary weights (default 5,25,50,100)."
+)
+@click.option(
+    "--step-duration",
+    metavar="DURATION",
+    callback=step_duration_option,
+    help="Minimum time at each step (1m; at most 24h).",
+)
+@click.option(
+    "--interval",
+    metavar="DURATION",
+    callback=interval_option,
+    help="Time between evaluations (15s; 1s..1h).",
+)
+@click.option(
+    "--min-requests", metavar="N", callback=min_requests_option, help="Requests a step needs (100)."
+)
+@click.option(
+    "--max-inconclusive",
+    metavar="N",
+    callback=max_inconclusive_option,
+    help="Evaluations without a verdict tolerated (5).",
+)
 @click.option("--wait", is_flag=True, help="Follow it; exit 0 on success, 1 on rollback.")
 @connection
 def start(
@@ -146,75 +97,94 @@ def start(
     version: str,
     service: str | None,
     stable: str | None,
-    steps: str | None,
+    steps: list[int] | None,
     step_duration: str | None,
     interval: str | None,
     min_requests: int | None,
     max_inconclusive: int | None,
     wait: bool,
 ) -> None:
-    """Start rolling out VERSION (a DestinationRule subset) of NAME."""
+    """Start rolling out VERSION (a DestinationRule subset) of NAME.
+
+    On a rollout that ran before, the flags given here set the plan and the
+    analysis settings they name, and those not given go back to their defaults (a
+    note says which changed); everything else in the spec is kept.
+    """
+    flags = {
+        "--steps": steps,
+        "--step-duration": step_duration,
+        "--interval": interval,
+        "--min-requests": min_requests,
+        "--max-inconclusive": max_inconclusive,
+    }
     ns = ctx.namespace
     mesh = MeshClient(ctx.kube)
+    rollouts = ctx.rollouts()
     try:
         items, _ = ctx.kube.list(virtual_services(mesh.version), ns)
         found = find_virtual_service(items, name, service)
         vs = found.virtual_service
         dr = mesh.find_destination_rule(ns, found.host)
         stable_subset = stable or current_stable(vs, found.host)
-        spec = start_spec(
+        found_spec = start_spec(
             found.host,
             vs["metadata"]["name"],
             dr["metadata"]["name"],
             stable_subset,
             version,
-            parse_steps(steps),
+            None,
             subsets_of(dr),
         )
-        if step_duration:
-            spec.setdefault("strategy", {})["stepDuration"] = step_duration
-        analysis = {
-            "interval": interval,
-            "minRequests": min_requests,
-            "maxInconclusive": max_inconclusive,
-        }
-        if any(v is not None for v in analysis.values()):
-            spec["analysis"] = {k: v for k, v in analysis.items() if v is not None}
-        parsed = parse_spec(spec)
-        validate_pair(vs, dr, Target.of(parsed, ns))
+        patch: dict[str, Any] = {}
+        try:
+            existing: dict[str, Any] | None = rollouts.get(ns, name)
+        except NotFound:
+            existing = None
+        if existing is None:
+            spec, notes = with_flags(found_spec, flags), list[str]()
+        else:
+            _may_restart(name, existing)
+            patch, notes = restart_patch(existing.get("spec") or {}, found_spec, flags)
+            patch["paused"] = False
+            patch["command"] = {"name": "restart", "id": uuid.uuid4().hex[:12]}
+            spec = merged(existing.get("spec") or {}, patch)
+        # What the resource will hold is what must be valid, kept fields included.
+        validate_pair(vs, dr, Target.of(parse_spec(spec), ns))
     except (BadInput, SpecError, MeshError) as error:
         fail(str(error))
     except NotFound as error:
         fail(str(error))
     except KubeError as error:
         fail(str(error), 1)
-    rollouts = ctx.rollouts()
-    try:
-        existing = rollouts.get(ns, name)
-    except NotFound:
-        existing = None
+    for note in notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     try:
         if existing is None:
             written = rollouts.create(ns, name, spec)
         else:
-            phase = (existing.get("status") or {}).get("phase")
-            old = existing.get("spec") or {}
-            if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
-                fail(
-                    f"rollout {name} is {phase} ({old.get('canarySubset')} at "
-                    f"{(existing.get('status') or {}).get('canaryWeight', 0)}%): abort it first"
-                )
-            patch: dict[str, Any] = {
-                **spec,
-                "paused": False,
-                "command": {"name": "restart", "id": uuid.uuid4().hex[:12]},
-            }
-            written = rollouts.patch_spec(ns, name, patch, existing["metadata"]["resourceVersion"])
+            version_read = existing["metadata"]["resourceVersion"]
+            written = rollouts.patch_spec(ns, name, patch, version_read)
     except KubeError as error:
         fail(str(error), 1)
-    out.print(f"rollout {name}: {stable_subset} → {version} started in {ns}", highlight=False)
+    out.print(
+        f"rollout {name}: {stable_subset} → {version} started in {ns}",
+        highlight=False,
+        markup=False,
+    )
     if wait:
         sys.exit(_follow(ctx, name, live=False, generation=written["metadata"].get("generation")))
+
+
+def _may_restart(name: str, existing: dict[str, Any]) -> None:
+    """A rollout may start again once it ended, failed or never began; not mid-run."""
+    status = existing.get("status") or {}
+    phase = status.get("phase")
+    if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
+        canary = (existing.get("spec") or {}).get("canarySubset")
+        fail(
+            f"rollout {name} is {phase} ({canary} at {status.get('canaryWeight', 0)}%): "
+            "abort it first"
+        )
 
 
 def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> int:
@@ -251,7 +221,7 @@ def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> i
             line = f"{phase} {status.get('canaryWeight', 0)}% {status.get('message', '')}"
             caught_up = generation is None or (status.get("observedGeneration") or 0) >= generation
             if line != last and caught_up:
-                out.print(line, highlight=False)
+                out.print(line, highlight=False, markup=False)
                 last = line
             if finished(obj):
                 break
@@ -262,7 +232,7 @@ def _follow(ctx: Ctx, name: str, live: bool, generation: int | None = None) -> i
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @click.option("-w", "--watch", is_flag=True, help="Keep showing it until it ends.")
 @click.option("-o", "--output", type=click.Choice(["json", "yaml"]), help="Print the resource.")
 @connection
@@ -293,7 +263,7 @@ def list_(ctx: Ctx, all_namespaces: bool) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def history(ctx: Ctx, name: str) -> None:
     """The decisions of a rollout, oldest first."""
@@ -306,7 +276,7 @@ def _patch(ctx: Ctx, name: str, patch: dict[str, Any], said: str) -> None:
         ctx.rollouts().patch_spec(ctx.namespace, name, patch)
     except KubeError as error:
         fail(str(error), 1)
-    out.print(f"rollout {name}: {said}", highlight=False)
+    out.print(f"rollout {name}: {said}", highlight=False, markup=False)
 
 
 def _command(name: str) -> dict[str, Any]:
@@ -314,7 +284,7 @@ def _command(name: str) -> dict[str, Any]:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def pause(ctx: Ctx, name: str) -> None:
     """Pause: no weight changes until resumed (a regression still rolls back)."""
@@ -322,7 +292,7 @@ def pause(ctx: Ctx, name: str) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def resume(ctx: Ctx, name: str) -> None:
     """Resume a paused rollout (whoever paused it)."""
@@ -330,7 +300,7 @@ def resume(ctx: Ctx, name: str) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @click.option("--full", is_flag=True, help="Go straight to 100%.")
 @connection
 def promote(ctx: Ctx, name: str, full: bool) -> None:
@@ -339,7 +309,7 @@ def promote(ctx: Ctx, name: str, full: bool) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=ROLLOUT_NAME)
 @connection
 def abort(ctx: Ctx, name: str) -> None:
     """Roll back now: 100% to stable."""

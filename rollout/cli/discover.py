@@ -7,8 +7,12 @@ is a :class:`BadInput` with a one-line message (the CLI exits 2 on it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+from rollout.model import Analysis, Strategy
+from rollout.model.base import shorten
 
 Doc = dict[str, Any]
 
@@ -121,11 +125,89 @@ def start_spec(
     return spec
 
 
+_STEP = re.compile(r"\s*([0-9]{1,9})\s*")
+
+
 def parse_steps(text: str | None) -> list[int] | None:
-    """``"5,25,50,100"`` → ``[5, 25, 50, 100]``; validation happens in the model."""
-    if not text:
+    """``"5,25,50,100"`` → ``[5, 25, 50, 100]``; None when the flag was not given.
+
+    Empty text or an empty item (``","``, ``"5,,100"``) is refused, never read as
+    "the default plan". Whether the weights make a plan is the model's to say.
+    """
+    if text is None:
         return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise BadInput(f"--steps takes whole numbers separated by commas, not {text!r}") from error
+    parts = [_STEP.fullmatch(part) for part in text.split(",")]
+    if not text.strip() or not all(parts):
+        raise BadInput(
+            f"write whole numbers separated by commas (e.g. 5,25,50,100), not {shorten(text)}"
+        )
+    return [int(m.group(1)) for m in parts if m]
+
+
+# The spec fields ``start`` owns, each with its flag. ``start`` sets each one to its
+# flag's value or, when the flag is absent, back to the model's default: the same
+# command gives the same rollout whether or not an earlier run left other values.
+OWNED_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("strategy", "steps", "--steps"),
+    ("strategy", "stepDuration", "--step-duration"),
+    ("analysis", "interval", "--interval"),
+    ("analysis", "minRequests", "--min-requests"),
+    ("analysis", "maxInconclusive", "--max-inconclusive"),
+)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _default(section: str, alias: str) -> Any:
+    model = Strategy() if section == "strategy" else Analysis()
+    return model.model_dump(mode="json", by_alias=True)[alias]
+
+
+def with_flags(spec: Doc, flags: dict[str, Any]) -> Doc:
+    """``spec`` with the owned fields whose flag was given (``flags`` by flag name)."""
+    out = {**spec}
+    for section, alias, flag in OWNED_FIELDS:
+        if flags.get(flag) is not None:
+            out[section] = {**(out.get(section) or {}), alias: flags[flag]}
+    return out
+
+
+def restart_patch(old: Doc, spec: Doc, flags: dict[str, Any]) -> tuple[Doc, list[str]]:
+    """The merge patch that restarts a rollout whose spec is ``old``, and notes for the user.
+
+    ``spec`` holds what ``start`` found (service, names, subsets). Each owned field
+    takes its flag's value; without the flag it is removed (``null``) so that the
+    API server's default applies, and when that changes what the last run used, a
+    note says so and which flag keeps the old value. Fields ``start`` does not own
+    (SLOs, custom checks, notifications, ...) are left as they are.
+    """
+    patch: Doc = {k: v for k, v in spec.items() if k not in ("strategy", "analysis")}
+    notes: list[str] = []
+    for section, alias, flag in OWNED_FIELDS:
+        given = flags.get(flag)
+        patch.setdefault(section, {})[alias] = given
+        before = (old.get(section) or {}).get(alias)
+        default = _default(section, alias)
+        if given is None and before is not None and before != default:
+            notes.append(
+                f"spec.{section}.{alias} goes back to the default {_shown(default)} "
+                f"(the last run had {_shown(before)}; pass {flag} {_shown(before)} to keep it)"
+            )
+    return patch, notes
+
+
+def merged(old: Any, patch: Any) -> Any:
+    """RFC 7386 merge patch: what the API server will store (``null`` removes a field)."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(old) if isinstance(old, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merged(out.get(key), value)
+    return out

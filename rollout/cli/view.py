@@ -72,7 +72,7 @@ def status_panel(rollout: Doc) -> Panel:
         for m in verdict.metrics:
             mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "nodata": "[yellow]?[/]"}
             table.add_row(
-                m.name,
+                Text(m.name),
                 "-" if m.value is None else f"{m.value:.4g}",
                 "-" if m.threshold is None else f"{m.op} {m.threshold:g}",
                 str(m.samples),
@@ -94,10 +94,10 @@ def rollouts_table(items: list[Doc], now: datetime | None = None) -> Table:
         status, spec, meta = item.get("status") or {}, item.get("spec") or {}, item["metadata"]
         step = status.get("stepIndex")
         table.add_row(
-            meta["namespace"],
-            meta["name"],
-            status.get("phase") or "Pending",
-            str(spec.get("canarySubset", "")),
+            Text(str(meta["namespace"])),
+            Text(str(meta["name"])),
+            Text(str(status.get("phase") or "Pending")),
+            Text(str(spec.get("canarySubset", ""))),
             f"{status.get('canaryWeight', 0)}%",
             "-" if step is None else str(step),
             _age(meta.get("creationTimestamp"), now),
@@ -115,7 +115,7 @@ def history_table(rollout: Doc) -> Table:
             str(entry.run),
             "-" if entry.step_index is None else str(entry.step_index),
             f"{entry.canary_weight}%",
-            entry.decision,
-            entry.reason,
+            Text(entry.decision),
+            Text(entry.reason),
         )
     return table

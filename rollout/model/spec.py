@@ -7,22 +7,44 @@ Read by the engine, the strategies, the CLI (which writes it) and the controller
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rollout.model.base import (
+    CHANNEL_PATTERN,
+    COMMAND_ID_PATTERN,
+    HEADER_NAME_PATTERN,
+    LINE_PATTERN,
+    LINK_PATTERN,
+    METRIC_PATTERN,
+    SECRET_KEY_PATTERN,
+    TEXT_PATTERN,
+    Bound,
     CamelModel,
+    Count,
     DnsLabel,
+    DnsSubdomain,
     Duration,
     Host,
+    IntervalDuration,
+    ShortDuration,
     field_error,
     parse_duration,
+    shorten,
 )
 
 DEFAULT_STEPS = (5, 25, 50, 100)
-HEADER_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$"
-METRIC_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+MAX_ROUTES = 32
+MAX_CUSTOM_CHECKS = 10
+MAX_QUERY_LENGTH = 2048
+MAX_LINKS = 10
+MAX_INCONCLUSIVE = 1000
+MAX_P99_MS = 3_600_000.0
+
+Line = Annotated[str, Field(min_length=1, max_length=253, pattern=LINE_PATTERN)]
+"""A non-empty line of printable text of at most 253 characters (a route name)."""
 
 
 class HeaderRoute(CamelModel):
@@ -31,24 +53,30 @@ class HeaderRoute(CamelModel):
     It lets internal testers reach the canary while users see none of it.
     """
 
-    header: Annotated[str, Field(max_length=256, pattern=HEADER_NAME_PATTERN)] = "x-canary"
-    value: Annotated[str, Field(min_length=1, max_length=256)] = "true"
-    duration: Duration | None = Field(
-        default=None, description="Minimum time of the header stage; the step duration if unset."
+    header: Annotated[str, Field(min_length=1, max_length=256, pattern=HEADER_NAME_PATTERN)] = (
+        "x-canary"
     )
-    min_requests: Annotated[int, Field(ge=0)] = Field(
-        default=10, description="Canary requests needed to leave the header stage."
+    value: Annotated[str, Field(min_length=1, max_length=256, pattern=LINE_PATTERN)] = "true"
+    duration: Duration | None = Field(
+        default=None,
+        description="Minimum time of the header stage (at most 24h); the step duration if unset.",
+    )
+    min_requests: Count = Field(
+        default=10, description="Canary requests needed to leave the header stage (at most 1e9)."
     )
 
 
 class Strategy(CamelModel):
     """How traffic moves: the weighted steps and the minimum time at each."""
 
-    steps: list[int] = Field(
+    steps: list[Annotated[int, Field(json_schema_extra={"minimum": 1, "maximum": 100})]] = Field(
         default_factory=lambda: list(DEFAULT_STEPS),
+        max_length=100,
         description="Canary weights in percent, strictly increasing, ending at 100.",
     )
-    step_duration: Duration = Field(default="1m", description="Minimum time at each step.")
+    step_duration: Duration = Field(
+        default="1m", description="Minimum time at each step (at most 24h)."
+    )
     header_route: HeaderRoute | None = None
 
     @field_validator("steps")
@@ -77,9 +105,11 @@ class CustomCheck(CamelModel):
     """
 
     name: DnsLabel
-    query: Annotated[str, Field(min_length=1)]
-    min: float | None = None
-    max: float | None = None
+    query: Annotated[
+        str, Field(min_length=1, max_length=MAX_QUERY_LENGTH, pattern=TEXT_PATTERN)
+    ] = Field(description="PromQL template, at most 2048 characters.")
+    min: Bound | None = None
+    max: Bound | None = None
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> CustomCheck:
@@ -93,15 +123,19 @@ class CustomCheck(CamelModel):
 class Analysis(CamelModel):
     """How each step is judged on Prometheus data."""
 
-    interval: Duration = Field(default="15s", description="Time between evaluations.")
-    min_requests: Annotated[int, Field(ge=0)] = Field(
-        default=100, description="Canary requests needed in a step before it can pass."
+    interval: IntervalDuration = Field(
+        default="15s", description="Time between evaluations (1s..1h)."
     )
-    max_error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+    min_requests: Count = Field(
+        default=100, description="Canary requests needed in a step before it can pass (<= 1e9)."
+    )
+    max_error_rate: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = Field(
         default=0.01, description="SLO: highest acceptable 5xx ratio of the canary (0..1)."
     )
-    max_p99_ms: Annotated[float, Field(gt=0.0)] = Field(
-        default=500.0, alias="maxP99Ms", description="SLO: highest acceptable canary P99 (ms)."
+    max_p99_ms: Annotated[float, Field(gt=0.0, le=MAX_P99_MS, allow_inf_nan=False)] = Field(
+        default=500.0,
+        alias="maxP99Ms",
+        description="SLO: highest acceptable canary P99 (ms, at most one hour).",
     )
     compare_with_stable: bool = Field(
         default=True, description="Also fail a canary clearly worse than stable beside it."
@@ -111,26 +145,38 @@ class Analysis(CamelModel):
         description="threshold: SLOs and vs stable on the step so far (v1); sequential: "
         "e-processes valid at every look.",
     )
-    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5, allow_inf_nan=False)] = Field(
         default=0.01, description="Sequential judge: chance of rolling back a healthy canary."
     )
-    tolerance: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+    tolerance: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = Field(
         default=0.2, description="How much worse than stable the canary may be (0.2 = 20%)."
     )
-    requests_metric: Annotated[str, Field(pattern=METRIC_PATTERN)] = Field(
+    requests_metric: Annotated[str, Field(max_length=200, pattern=METRIC_PATTERN)] = Field(
         default="istio_requests_total", description="Counter of requests by response_code."
     )
-    latency_metric: Annotated[str, Field(pattern=METRIC_PATTERN)] = Field(
+    latency_metric: Annotated[str, Field(max_length=200, pattern=METRIC_PATTERN)] = Field(
         default="istio_request_duration_milliseconds_bucket",
         description="Histogram buckets of request duration in milliseconds.",
     )
-    max_inconclusive: Annotated[int, Field(ge=0)] = Field(
-        default=5, description="Evaluations without enough data tolerated in a row."
+    max_inconclusive: Annotated[int, Field(ge=0, le=MAX_INCONCLUSIVE)] = Field(
+        default=5, description="Evaluations without enough data tolerated in a row (<= 1000)."
     )
     on_inconclusive: Literal["pause", "rollback"] = Field(
         default="pause", description="What to do once maxInconclusive is exceeded."
     )
-    custom_checks: list[CustomCheck] = Field(default_factory=list)
+    custom_checks: list[CustomCheck] = Field(
+        default_factory=list, max_length=MAX_CUSTOM_CHECKS, description="At most 10 checks."
+    )
+
+    @field_validator("custom_checks")
+    @classmethod
+    def _check_names_unique(cls, checks: list[CustomCheck]) -> list[CustomCheck]:
+        seen: set[str] = set()
+        for i, check in enumerate(checks):
+            if check.name in seen:
+                raise field_error(f"[{i}].name", f"check {check.name!r} is listed twice")
+            seen.add(check.name)
+        return checks
 
 
 class OutlierDetection(CamelModel):
@@ -139,8 +185,8 @@ class OutlierDetection(CamelModel):
     consecutive_5xx_errors: Annotated[int, Field(ge=0, le=4_294_967_295)] = Field(
         default=1, alias="consecutive5xxErrors"
     )
-    interval: Duration = "1s"
-    base_ejection_time: Duration = "5m"
+    interval: ShortDuration = Field(default="1s", description="1ms..1h.")
+    base_ejection_time: Duration = Field(default="5m", description="1ms..24h.")
     max_ejection_percent: Annotated[int, Field(ge=0, le=100)] = 50
     min_health_percent: Annotated[int, Field(ge=0, le=100)] | None = None
 
@@ -182,8 +228,8 @@ class SecretKeyRef(CamelModel):
     never leaves the adapter. Which keys a namespace may use is the platform team's
     policy (the chart's value notifications.policy)."""
 
-    name: DnsLabel
-    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    name: DnsSubdomain
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)]
 
 
 class SlackNotifications(CamelModel):
@@ -193,7 +239,9 @@ class SlackNotifications(CamelModel):
     value notifications.policy); otherwise nothing is sent and the status says why."""
 
     mode: Literal["bot", "webhook"] = "bot"
-    channel: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    channel: Annotated[str, Field(min_length=1, max_length=81, pattern=CHANNEL_PATTERN)] | None = (
+        None
+    )
     secret_ref: SecretKeyRef
 
     @model_validator(mode="after")
@@ -217,9 +265,22 @@ class Notifications(CamelModel):
 
     slack: SlackNotifications | None = None
     webhook: WebhookNotifications | None = None
-    links: dict[str, Annotated[str, Field(pattern=r"^https?://")]] = Field(
-        default_factory=dict, description="Named links shown in messages (Grafana, Kiali)."
+    links: dict[
+        Annotated[str, Field(min_length=1, max_length=63)],
+        Annotated[str, Field(max_length=2048, pattern=LINK_PATTERN)],
+    ] = Field(
+        default_factory=dict,
+        max_length=MAX_LINKS,
+        description="Named links shown in messages (Grafana, Kiali).",
     )
+
+    @field_validator("links")
+    @classmethod
+    def _link_names_are_one_line(cls, links: dict[str, str]) -> dict[str, str]:
+        for name in links:
+            if not re.fullmatch(LINE_PATTERN, name):
+                raise field_error(shorten(name), "a link's name is one line of printable text")
+        return links
 
 
 class Preflight(CamelModel):
@@ -243,18 +304,20 @@ class Command(CamelModel):
     """
 
     name: CommandName
-    id: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=COMMAND_ID_PATTERN)]
 
 
 class RolloutSpec(CamelModel):
     """What a person asks for: move ``service`` from ``stableSubset`` to ``canarySubset``."""
 
     service: Host
-    virtual_service: DnsLabel | None = None
-    destination_rule: DnsLabel | None = None
-    routes: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+    virtual_service: DnsSubdomain | None = None
+    destination_rule: DnsSubdomain | None = None
+    routes: list[Line] = Field(
         default_factory=list,
-        description="HTTP routes to manage; unset means the one unmatched route to stable.",
+        max_length=MAX_ROUTES,
+        description="HTTP routes to manage (at most 32); unset means the one unmatched route "
+        "to stable.",
     )
     stable_subset: DnsLabel
     canary_subset: DnsLabel

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -323,3 +324,85 @@ def test_spec_fields_and_crd_fields_agree() -> None:
     for model, key in ((RolloutSpec, "spec"), (RolloutStatus, "status")):
         aliases = {f.alias or name for name, f in model.model_fields.items()}
         assert aliases == set(crd_spec[key]["properties"])
+
+
+def _length_bounded(pattern: str) -> bool:
+    """A pattern that itself bounds the length: anchored, and no unbounded repetition."""
+    unbounded = re.search(r"(?<!\\)[*+]|\{\d+,\}", pattern)
+    return pattern.startswith("^") and pattern.endswith("$") and not unbounded
+
+
+def unbounded_fields(schema: dict[str, Any]) -> list[str]:
+    """Paths of the schema's nodes without an upper bound on their size."""
+    found = []
+    for path, node in _walk(schema):
+        kind = node.get("type")
+        if not isinstance(kind, str) or path.endswith(".properties"):
+            continue
+        if kind == "string":
+            ok = "maxLength" in node or "enum" in node or _length_bounded(node.get("pattern", ""))
+        elif kind == "array":
+            ok = "maxItems" in node
+        elif kind in ("integer", "number"):
+            ok = "maximum" in node
+        elif kind == "object":
+            ok = "properties" in node or "maxProperties" in node
+        else:
+            ok = kind == "boolean"
+        if not ok:
+            found.append(path)
+    return found
+
+
+def test_every_spec_field_of_the_crd_has_an_upper_bound() -> None:
+    """Every string has maxLength (or an enum, or a length-bounding pattern), every array
+    maxItems, every map maxProperties, every number a maximum: a new field without a bound
+    fails here (issue #13: a tenant's input is bounded in the schema too)."""
+    spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert unbounded_fields(spec) == []
+
+
+def test_the_bound_check_catches_each_kind_of_unbounded_field() -> None:
+    """The check above is not vacuous: each kind of free field is reported."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "free": {"type": "string", "pattern": "^[a-z]+$"},
+            "word": {"type": "string", "pattern": "^[a-z]{1,5}$"},
+            "list": {"type": "array", "items": {"type": "integer", "maximum": 1}},
+            "count": {"type": "integer", "minimum": 0},
+            "map": {"type": "object", "additionalProperties": {"type": "string", "enum": ["a"]}},
+            "flag": {"type": "boolean"},
+        },
+    }
+    assert unbounded_fields(schema) == [
+        ".properties.free",
+        ".properties.list",
+        ".properties.count",
+        ".properties.map",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        pytest.param("99999999999999h", "longer than a year", id="overflowing-hours"),
+        pytest.param("9" * 400 + "ms", "not a duration", id="400-digits"),
+        pytest.param(None, "not text", id="none"),
+        pytest.param(15, "not text", id="number"),
+    ],
+)
+def test_parse_duration_raises_only_the_projects_validation_error(text: Any, words: str) -> None:
+    """No OverflowError or TypeError escapes: a SpecError (a ValueError) that says why."""
+    with pytest.raises(SpecError, match=words):
+        parse_duration(text)
+
+
+def test_overlong_durations_name_the_field() -> None:
+    """Issue #13: 100000000h was accepted and crashed the controller; 99999999999999h raised
+    OverflowError inside validation. Both are now refused naming analysis.interval."""
+    for text in ("100000000h", "99999999999999h"):
+        with pytest.raises(SpecError) as caught:
+            parse_spec(spec_with(analysis={"interval": text}))
+        assert caught.value.fields == ["spec.analysis.interval"]
+        assert "longer than 1h" in str(caught.value)
