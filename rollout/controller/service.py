@@ -373,7 +373,9 @@ class Controller:
         if now - status.step_started_at < timedelta(seconds=interval):
             return None  # the window must lie inside the step: only data from its weight
         service = spec.service.split(".")[0]
-        checks = tuple(Check(c.name, c.query) for c in spec.analysis.custom_checks)
+        checks = tuple(
+            Check(c.name, c.query, c.namespace_label) for c in spec.analysis.custom_checks
+        )
         return Ask(
             key=f"{key[0]}/{key[1]}",
             namespace=key[0],

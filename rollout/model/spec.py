@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from rollout.analysis.queries import template_problem
 from rollout.model.base import (
     CHANNEL_PATTERN,
     COMMAND_ID_PATTERN,
@@ -110,6 +111,22 @@ class CustomCheck(CamelModel):
     ] = Field(description="PromQL template, at most 2048 characters.")
     min: Bound | None = None
     max: Bound | None = None
+    namespace_label: Literal["namespace", "destination_service_namespace"] = Field(
+        default="namespace",
+        description="The label every selector of the query is confined by to the rollout's "
+        "namespace (namespace: set by Prometheus's Kubernetes discovery, which a workload "
+        "cannot forge; destination_service_namespace: Istio's, reported by the proxies).",
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _is_promql(cls, query: str) -> str:
+        # The grammar is checked here, so a bad check is refused when the spec is read
+        # (the CLI, the controller) rather than found at the first evaluation.
+        problem = template_problem(query)
+        if problem is not None:
+            raise ValueError(problem)
+        return query
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> CustomCheck:

@@ -243,6 +243,30 @@ CHECKS = [
         id="nul-in-query",
     ),
     pytest.param(
+        checks({**CHECK, "query": "sum(("}),
+        "spec.analysis.customChecks[0].query",
+        "is not PromQL",
+        id="query-not-promql",
+    ),
+    pytest.param(
+        checks({**CHECK, "query": "sum(rate(x[1m]) @ 100)"}),
+        "spec.analysis.customChecks[0].query",
+        "@",
+        id="query-with-at-modifier",
+    ),
+    pytest.param(
+        checks({**CHECK, "query": 'label_join(up, "a", ",", "b")[5m:1m]'}),
+        "spec.analysis.customChecks[0].query",
+        "range vector",
+        id="query-answers-a-range-vector",
+    ),
+    pytest.param(
+        checks({**CHECK, "namespaceLabel": "team"}),
+        "spec.analysis.customChecks[0].namespaceLabel",
+        "namespace",
+        id="check-namespace-label",
+    ),
+    pytest.param(
         checks({**CHECK, "name": "Queue Depth"}),
         "spec.analysis.customChecks[0].name",
         "DNS-1123 label",
