@@ -33,7 +33,10 @@ def _saved(dr: Doc) -> dict[str, Any]:
     raw = ((dr.get("metadata") or {}).get("annotations") or {}).get(REPLACED_ANNOTATION)
     if not raw:
         return {}
-    saved = json.loads(raw)
+    try:
+        saved = json.loads(raw)
+    except ValueError:
+        return {}  # not ours to read: treated as nothing saved
     return saved if isinstance(saved, dict) else {}
 
 

@@ -202,8 +202,12 @@ def _header_route(route: Doc, index: int, target: Target, header: str, value: st
     condition = {header: {"exact": value}}
     matches = route.get("match") or [{}]
     new = {k: copied(v) for k, v in route.items() if k not in ("name", "match", "route")}
-    stable = next((e for e in route.get("route") or [] if target.is_subset(e, target.stable)), None)
-    destination = copied((stable or {}).get("destination") or {"host": target.host})
+    entries = route.get("route") or []
+    # The stable destination's host and port, or the canary's while stable is not there yet.
+    model = next((e for e in entries if target.is_subset(e, target.stable)), None) or next(
+        (e for e in entries if target.is_subset(e, target.canary)), None
+    )
+    destination = copied((model or {}).get("destination") or {"host": target.host})
     destination["subset"] = target.canary
     match = [
         {**copied(m), "headers": {**copied(m.get("headers") or {}), **condition}} for m in matches

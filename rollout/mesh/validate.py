@@ -8,6 +8,7 @@ at every reconcile, and by the CLI before it writes a Rollout.
 from __future__ import annotations
 
 from rollout.mesh.routes import managed_routes
+from rollout.mesh.shape import DESTINATION_RULE, VIRTUAL_SERVICE, check_shape
 from rollout.mesh.target import Doc, MeshError, Target, check_kind, name_of, weight_of
 from rollout.model import Problem
 
@@ -91,6 +92,8 @@ def _route_problems(vs: Doc, index: int, target: Target) -> list[Problem]:
 
 def validate_pair(vs: Doc, dr: Doc, target: Target) -> list[int]:
     """Return the managed route indices, or raise :class:`MeshError` listing every problem."""
+    check_shape(vs, "VirtualService", VIRTUAL_SERVICE)
+    check_shape(dr, "DestinationRule", DESTINATION_RULE)
     problems = _kind_problems(vs, "VirtualService") + _kind_problems(dr, "DestinationRule")
     if problems:
         raise MeshError(problems)

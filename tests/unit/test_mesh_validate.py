@@ -228,3 +228,30 @@ def test_a_subsets_version_is_read_as_istio_reports_it(
     version label, then ``version``; none of them means it cannot be measured."""
     dr = edited(destination_rule(), lambda d: d["spec"]["subsets"][1].update(labels=labels))
     assert subset_version(dr, "v2") == version
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["spec"].update(hosts="inventory-service"), "VirtualService.spec.hosts"),
+        (lambda d: d["spec"]["http"].append(None), "VirtualService.spec.http[2]"),
+        (
+            lambda d: d["spec"]["http"][1].update(route={"a": 1}),
+            "VirtualService.spec.http[1].route",
+        ),
+        (
+            lambda d: d["spec"]["http"][1]["route"][0].update(destination="v1"),
+            "VirtualService.spec.http[1].route[0].destination",
+        ),
+        (lambda d: d["metadata"].update(annotations=[]), "VirtualService.metadata.annotations"),
+        (lambda d: d["spec"]["http"][1].update(name=7), "VirtualService.spec.http[1].name"),
+    ],
+)
+def test_a_badly_shaped_virtual_service_is_refused_naming_the_field(
+    change: Callable[[Doc], object], field: str
+) -> None:
+    """Types the transforms rely on are checked first: a MeshError naming the field, never a
+    TypeError from deep inside a transform (found by the mesh fuzzer)."""
+    with pytest.raises(MeshError) as caught:
+        validate_pair(edited(seed_vs(), change), destination_rule(), TARGET)
+    assert caught.value.fields == [field]
