@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit crd demo bench clean system-deps
+.PHONY: test lint typecheck unit suite crd demo bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 ## test: lint, type-check, check the layers, then run every test (the CI command)
-test: lint typecheck unit
+test: lint typecheck suite
 
 ## system-deps: Prometheus from the distribution's packages, when missing and we are root
 system-deps:
@@ -34,7 +34,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) system-deps
+## unit: the unit tests and doctests alone (no servers; well under a minute)
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit rollout strategies -q
+
+## suite: every test: unit, integration (real Prometheus, Helm, the emulator) and end to end
+suite: $(STAMP) system-deps
 	$(PY) -m pytest
 
 ## crd: regenerate the chart's CRD from the pydantic model
