@@ -34,6 +34,7 @@ from rollout.controller.reconcile import Reconciler, Result
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
+from rollout.controller.workqueue import WorkQueue
 from rollout.kube import (
     Conflict,
     EventRecorder,
@@ -54,59 +55,6 @@ from rollout.notify import ChannelFactory, KubeSecrets, QueueNotifier
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
 EVALUATED = ("Progressing", "Paused")
-
-
-class WorkQueue:
-    """Keys to reconcile, each at most once in the queue; a verdict is never dropped.
-
-    A key may be put back with a delay (a retry with backoff); it is handed out
-    once the delay is over, or at once if something new (a watch event, a
-    verdict) puts it again. Of two verdicts for one key the newer one is kept, so
-    a retry never replays an old verdict over a fresh one.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._cond = threading.Condition()
-        self._clock = clock
-        self._ready_at: dict[Key, float] = {}  # insertion order is queue order
-        self._verdicts: dict[Key, Verdict | None] = {}
-
-    def put(self, key: Key, verdict: Verdict | None = None, after_s: float = 0.0) -> None:
-        with self._cond:
-            ready_at = self._clock() + after_s
-            if key not in self._ready_at:
-                self._ready_at[key] = ready_at
-                self._verdicts[key] = verdict
-            else:
-                self._ready_at[key] = min(self._ready_at[key], ready_at)
-                self._verdicts[key] = _newer(self._verdicts[key], verdict)
-            self._cond.notify()
-
-    def get(self, timeout: float) -> tuple[Key, Verdict | None] | None:
-        with self._cond:
-            key = self._first_ready()
-            if key is None:
-                waits = [t - self._clock() for t in self._ready_at.values()]
-                self._cond.wait(min([timeout, *waits]) if waits else timeout)
-                key = self._first_ready()
-            if key is None:
-                return None
-            del self._ready_at[key]
-            return key, self._verdicts.pop(key)
-
-    def _first_ready(self) -> Key | None:
-        now = self._clock()
-        return next((k for k, t in self._ready_at.items() if t <= now), None)
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._ready_at)
-
-
-def _newer(old: Verdict | None, new: Verdict | None) -> Verdict | None:
-    if old is None or new is None:
-        return old or new
-    return new if new.at >= old.at else old
 
 
 @dataclass
@@ -324,8 +272,9 @@ class Controller:
                 continue
             self.metrics.verdicts.labels(verdict.outcome).inc()
             self.queue.put(key, verdict)
-        if isinstance(next(iter(observed.values())), Unavailable):
-            log.warning("prometheus unavailable", rollouts=len(due))
+        unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
+        if unavailable:  # all of them: Prometheus is down; some: those rollouts' queries
+            log.warning("prometheus unavailable", rollouts=unavailable, of=len(due))
 
     def _judge(self, known: Known, ask: Ask, result: Observation | Unavailable) -> Verdict:
         if isinstance(result, Unavailable):

@@ -11,27 +11,19 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.model import Problem, RolloutSpec
+from rollout.model import Problem, RolloutSpec, SpecError
 
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 Doc = dict[str, Any]
 
 
-class MeshError(ValueError):
+class MeshError(SpecError):
     """A VirtualService/DestinationRule the rollout cannot work with.
 
     ``problems`` name the field at fault as ``<Kind>.<path>``, for example
     ``VirtualService.spec.http[1].route`` or ``Rollout.spec.routes[0]``.
     """
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(str(p) for p in problems))
-
-    @property
-    def fields(self) -> list[str]:
-        return [p.field for p in self.problems]
 
 
 def fail(field: str, message: str) -> MeshError:

@@ -18,8 +18,8 @@ from rollout.controller.fakes import (
     FakeWorkloads,
 )
 from rollout.controller.reconcile import FAILED_CONDITION, Reconciler
-from rollout.controller.service import WorkQueue
 from rollout.controller.supervise import Backoff, Crash, Supervised
+from rollout.controller.workqueue import WorkQueue
 from rollout.model import Verdict, parse_status
 from tests.unit.istio import destination_rule, seed_vs
 
