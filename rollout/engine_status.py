@@ -13,6 +13,7 @@ from typing import Literal
 from rollout.model import Condition, HistoryEntry, RolloutStatus
 
 HISTORY_LIMIT = 50
+OWN_CONDITIONS = frozenset({"Valid", "Paused", "Completed", "PreflightClean", "Notified"})
 
 
 def history_entry(status: RolloutStatus, now: datetime, decision: str) -> list[HistoryEntry]:
@@ -53,6 +54,8 @@ def conditions(status: RolloutStatus, now: datetime) -> list[Condition]:
     Kubernetes tools expect.
     """
     phase, old = status.phase, status.conditions
+    # Conditions the controller sets itself (a failed reconcile or evaluation) are kept.
+    foreign = [c for c in old if c.type not in OWN_CONDITIONS]
     valid = phase != "Failed"
     paused = phase == "Paused"
     done = status.terminal
@@ -93,4 +96,5 @@ def conditions(status: RolloutStatus, now: datetime) -> list[Condition]:
             now,
         ),
         *warned,
+        *foreign,
     ]

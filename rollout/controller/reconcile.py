@@ -52,6 +52,7 @@ from rollout.model import (
 
 Doc = dict[str, Any]
 FAILED_CONDITION = "ReconcileFailed"
+EVALUATION_FAILED = "EvaluationFailed"
 MTLS_STRICTNESS = ("off", "warn", "block")
 
 
@@ -165,28 +166,34 @@ class Reconciler:
             refused=refused,
             warning=warning,
         )
+        cleared = {FAILED_CONDITION} | ({EVALUATION_FAILED} if verdict is not None else set())
+        kept = [c for c in decision.status.conditions if c.type not in cleared]
+        decision = Decision(
+            decision.status.model_copy(update={"conditions": kept}), decision.actions
+        )
         new_status = self._commit(obj, status, decision, located, target)
         return Result(spec, new_status, located)
 
-    def record_failure(self, namespace: str, name: str, message: str) -> None:
-        """Say on the Rollout that reconciling it failed: a ``ReconcileFailed`` condition
-        and a Warning Event. ``message`` must already be free of secrets.
+    def record_failure(
+        self, namespace: str, name: str, message: str, kind: str = FAILED_CONDITION
+    ) -> None:
+        """Say on the Rollout that reconciling (``ReconcileFailed``) or evaluating it
+        (``EvaluationFailed``) failed: a condition and a Warning Event. ``message`` must
+        already be free of secrets.
 
         Works on the raw status so that it still works when the failure is in
-        parsing or deciding; the next successful reconcile rebuilds the
-        conditions without this one.
+        parsing or deciding. The next successful reconcile drops ``ReconcileFailed``;
+        the next one with a verdict drops ``EvaluationFailed``.
         """
         obj = self.rollouts.get(namespace, name)
         status = dict(obj.get("status") or {})
         conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
-        others = [c for c in conditions if c.get("type") != FAILED_CONDITION]
-        if any(
-            c.get("type") == FAILED_CONDITION and c.get("message") == message for c in conditions
-        ):
+        others = [c for c in conditions if c.get("type") != kind]
+        if any(c.get("type") == kind and c.get("message") == message for c in conditions):
             return  # said already: no write, so no watch event and no busy loop
         since = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         failed = {
-            "type": FAILED_CONDITION,
+            "type": kind,
             "status": "True",
             "reason": "InternalError",
             "message": message,
@@ -195,8 +202,8 @@ class Reconciler:
         status["conditions"] = [*others, failed]
         self.fence.fence()
         obj = self.rollouts.write_status(obj, status)
-        digest = hashlib.sha256(message.encode()).hexdigest()[:12]
-        self.events.record(obj, f"reconcile-failed.{digest}", FAILED_CONDITION, message, "Warning")
+        digest = hashlib.sha256(f"{kind}/{message}".encode()).hexdigest()[:12]
+        self.events.record(obj, f"failed.{digest}", kind, message, "Warning")
 
     def _locate(
         self, namespace: str, spec: RolloutSpec, target: Target

@@ -30,7 +30,7 @@ from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, Check
 from rollout.controller.ports import AlwaysLeader, Fence, Notifier
-from rollout.controller.reconcile import Reconciler, Result
+from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler, Result
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
@@ -114,7 +114,8 @@ class Controller:
         self.stopping = threading.Event()
         self.watchers: list[Watcher] = []
         self.scheduler = BackgroundScheduler(timezone="UTC")
-        self.backoff = Backoff()
+        self.backoff = Backoff()  # reconciles
+        self.evaluation_backoff = Backoff()
         self._held: dict[Key, tuple[float, Any]] = {}  # failing: retry time, generation
         self._generations: dict[Key, Any] = {}
         self._worker: Supervised | None = None
@@ -253,6 +254,8 @@ class Controller:
         now = self.clock()
         due: list[tuple[Key, Known, Ask]] = []
         for key, known in list(self.known.items()):
+            if known.next_evaluation is not None and known.next_evaluation > now:
+                continue  # not due, or waiting after a failure
             try:
                 ask = self._ask(key, known, now)
             except Exception as error:
@@ -270,6 +273,7 @@ class Controller:
             except Exception as error:
                 self._evaluation_failed(key, known, now, error)
                 continue
+            self.evaluation_backoff.succeeded(key)
             self.metrics.verdicts.labels(verdict.outcome).inc()
             self.queue.put(key, verdict)
         unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
@@ -298,14 +302,14 @@ class Controller:
         """One rollout's evaluation broke: say so on it, try it again later, go on."""
         crash = Crash.of(error)
         self.metrics.rollout_failures.labels("evaluate", crash.kind).inc()
-        delay = self.backoff.failed(key)
-        known.next_evaluation = now + timedelta(seconds=min(delay, 86400.0))
+        delay = self.evaluation_backoff.failed(key)
+        known.next_evaluation = now + timedelta(seconds=delay)
         log.error("evaluation failed", rollout=f"{key[0]}/{key[1]}", error=str(crash))
-        self._record(key, f"evaluation failed: {crash}")
+        self._record(key, f"evaluation failed: {crash}", EVALUATION_FAILED)
 
-    def _record(self, key: Key, message: str) -> None:
+    def _record(self, key: Key, message: str, kind: str = FAILED_CONDITION) -> None:
         try:
-            self.reconciler.record_failure(key[0], key[1], message)
+            self.reconciler.record_failure(key[0], key[1], message, kind)
         except Exception as error:  # telling is best effort; the retry is what matters
             log.warning("could not record the failure", error=str(Crash.of(error)))
 

@@ -159,12 +159,14 @@ def test_the_policy_refuses_a_hijacked_channel(slack: FakeSlack) -> None:
 
 
 def test_mentions_and_disguised_links_arrive_escaped(slack: FakeSlack) -> None:
-    """<!channel>, <!here>, <@U123> and <http://evil|click> in a message and a link
-    reach Slack as text, in the thread head and the reply."""
+    """<!channel>, <!here>, <@U123> and <http://evil|click> in a message and a link's name
+    reach Slack as text, in the thread head and the reply. (A link's URL with ``|`` or
+    ``<`` is refused by the model already; ``link()`` escapes it all the same, see
+    tests/unit/test_notify_messages.py.)"""
     n = notifier(slack)
     attack = "<!channel> <!here> <@U123> <http://evil|click>"
     obj = rollout(BOT)
-    obj["spec"]["notifications"]["links"] = {attack: "https://ok.example/|<!channel>"}
+    obj["spec"]["notifications"]["links"] = {attack: "https://ok.example/dashboard"}
     deliver_all(n, obj, [effect(1, "started", attack)])
     n.stop()
     received = json.dumps(slack.posted("/api/chat.postMessage") + slack.posted("/api/chat.update"))

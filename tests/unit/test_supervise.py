@@ -17,7 +17,7 @@ from rollout.controller.fakes import (
     FakeRollouts,
     FakeWorkloads,
 )
-from rollout.controller.reconcile import FAILED_CONDITION, Reconciler
+from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.workqueue import WorkQueue
 from rollout.model import Verdict, parse_status
@@ -170,3 +170,18 @@ def test_a_failure_is_recorded_once_on_the_rollout_and_cleared_by_the_next_succe
     status = parse_status(cluster.get("Rollout", "inventory")["status"])
     assert status.condition(FAILED_CONDITION) is None
     assert status.phase == "Progressing"
+
+
+def test_an_evaluation_failure_lasts_until_an_evaluation_succeeds() -> None:
+    """EvaluationFailed stays through reconciles without a verdict (watch events) and goes
+    with the first reconcile that brings one."""
+    cluster = _cluster()
+    reconciler, _ = _reconciler(cluster)
+    reconciler.reconcile("shop", "inventory")
+    reconciler.record_failure("shop", "inventory", "evaluation failed: X", EVALUATION_FAILED)
+    reconciler.reconcile("shop", "inventory")
+    status = parse_status(cluster.get("Rollout", "inventory")["status"])
+    assert status.condition(EVALUATION_FAILED) is not None
+    reconciler.reconcile("shop", "inventory", Verdict(outcome="inconclusive", at=T0))
+    status = parse_status(cluster.get("Rollout", "inventory")["status"])
+    assert status.condition(EVALUATION_FAILED) is None
