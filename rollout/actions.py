@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rollout.model import Verdict
+from rollout.model import PendingEffect, Verdict
 
 
 @dataclass(frozen=True)
@@ -61,40 +61,50 @@ NotifyEvent = Literal[
 ]
 
 
-@dataclass(frozen=True)
-class Notify:
+def notify(
+    run: int,
+    decision: int,
+    event: NotifyEvent,
+    message: str,
+    canary_weight: int,
+    step_index: int | None,
+    verdict: Verdict | None = None,
+    outlier_detection: dict[str, Any] | None = None,
+) -> PendingEffect:
     """Tell people (Slack, webhook): unique per rollout by (``run``, ``decision``, ``event``)."""
-
-    run: int
-    decision: int
-    event: NotifyEvent
-    message: str
-    canary_weight: int
-    step_index: int | None
-    verdict: Verdict | None = None
-    outlier_detection: dict[str, Any] | None = None
-
-    @property
-    def id(self) -> str:
-        """The id within the rollout: ``r<run>.<decision>.<event>``."""
-        return f"r{self.run}.{self.decision}.{self.event}"
+    return PendingEffect(
+        id=f"r{run}.{decision}.{event}",
+        kind="notify",
+        run=run,
+        decision=decision,
+        event=event,
+        message=message,
+        canary_weight=canary_weight,
+        step_index=step_index,
+        verdict=verdict,
+        outlier_detection=outlier_detection,
+    )
 
 
-@dataclass(frozen=True)
-class RecordEvent:
+def record_event(
+    run: int,
+    decision: int,
+    reason: str,
+    message: str,
+    type_: Literal["Normal", "Warning"] = "Normal",
+) -> PendingEffect:
     """A Kubernetes Event on the Rollout: unique per rollout by run, decision and reason."""
-
-    run: int
-    decision: int
-    reason: str
-    message: str
-    type: Literal["Normal", "Warning"] = "Normal"
-
-    @property
-    def id(self) -> str:
-        """The id within the rollout: ``r<run>.<decision>.<reason>``."""
-        return f"r{self.run}.{self.decision}.{self.reason}"
+    return PendingEffect(
+        id=f"r{run}.{decision}.{reason}",
+        kind="event",
+        run=run,
+        decision=decision,
+        reason=reason,
+        message=message,
+        type=type_,
+    )
 
 
-Effect = Notify | RecordEvent
+Effect = PendingEffect
+"""One type from the engine to the outbox to the notifiers: the status's own."""
 Action = MeshAction | Effect

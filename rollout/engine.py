@@ -33,15 +33,22 @@ from rollout.actions import (
     Action,
     Effect,
     MeshAction,
-    Notify,
     NotifyEvent,
-    RecordEvent,
     SetHeaderRoute,
     SetOutlierDetection,
     SetWeights,
+    record_event,
 )
+from rollout.actions import notify as notify_effect
 from rollout.engine_status import conditions, history_entry
-from rollout.model import MetricVerdict, RolloutSpec, RolloutStatus, Verdict, parse_duration
+from rollout.model import (
+    MetricVerdict,
+    PendingEffect,
+    RolloutSpec,
+    RolloutStatus,
+    Verdict,
+    parse_duration,
+)
 from rollout.model.status import PauseReason, RollbackReason
 
 MESH_ACTIONS = (SetWeights, SetHeaderRoute, SetOutlierDetection)
@@ -60,7 +67,7 @@ class Decision:
 
     @property
     def effects(self) -> list[Effect]:
-        return [a for a in self.actions if isinstance(a, Notify | RecordEvent)]
+        return [a for a in self.actions if isinstance(a, PendingEffect)]
 
 
 @dataclass
@@ -89,11 +96,11 @@ class _Turn:
         self.update(decisions=count, message=message)
         self.update(history=history_entry(self.status, self.now, decision))
         s = self.status
-        self.effects.append(RecordEvent(s.run, count, reason, message, kind))
+        self.effects.append(record_event(s.run, count, reason, message, kind))
         if notify is not None:
             tightened = self.spec.on_regression.outlier_detection.wire()
             self.effects.append(
-                Notify(
+                notify_effect(
                     run=s.run,
                     decision=count,
                     event=notify,
@@ -106,34 +113,53 @@ class _Turn:
             )
 
 
+@dataclass(frozen=True)
+class Observed:
+    """Everything the reconcile saw before deciding, in one value.
+
+    ``verdict``: the judge's answer on this step (None when the call comes from a
+    watch event, not an evaluation). ``canary_ready``: the canary workload can take
+    traffic. ``problem``: what is wrong with the mesh documents (the rollout stops
+    without touching them, see :func:`invalid`); ``spec_problem``: why the spec
+    does not validate (with ``spec`` None). ``generation``: the resource's.
+    ``drift``: someone changed the managed weights by hand since we set them.
+    ``mesh_in_sync``: the mesh, as read, is what the status asks for
+    (:func:`desired_mesh`): a step's clock starts only then (:func:`_clock_step`).
+    ``refused``: why the resource's spec is not followed (:func:`spec_in_force`;
+    ``spec`` is then the run's own, and the canary is held and still judged).
+    ``warning``: what the preflight found worth telling but not blocking.
+    """
+
+    verdict: Verdict | None = None
+    canary_ready: bool = True
+    problem: str | None = None
+    spec_problem: str | None = None
+    generation: int | None = None
+    drift: bool = False
+    mesh_in_sync: bool = True
+    refused: str | None = None
+    warning: str | None = None
+
+
+NOTHING_NEW = Observed()
+
+
 def decide(
-    spec: RolloutSpec,
+    spec: RolloutSpec | None,
     status: RolloutStatus,
     now: datetime,
-    verdict: Verdict | None = None,
-    *,
-    canary_ready: bool = True,
-    problem: str | None = None,
-    generation: int | None = None,
-    drift: bool = False,
-    mesh_in_sync: bool = True,
-    refused: str | None = None,
-    warning: str | None = None,
+    observed: Observed = NOTHING_NEW,
 ) -> Decision:
     """Decide the next status of a rollout and the actions that realise it.
 
-    ``verdict`` is the judge's latest answer (None when the call comes from a
-    watch event, not an evaluation). ``canary_ready`` says whether the canary
-    workload can take traffic. ``problem`` is a validation message about the
-    mesh documents: the rollout stops without touching them (see :func:`invalid`).
-    ``drift`` says someone changed the managed weights by hand since we set them.
-    ``mesh_in_sync`` says the mesh, as read, is what ``status`` asks for
-    (:func:`desired_mesh`): a step's clock starts only then (see :func:`_clock_step`).
-    ``refused`` says why the spec the resource holds is not followed (see
-    :func:`spec_in_force`); ``spec`` is then the run's own, and the canary is held
-    where it is and still judged. ``warning`` is what the preflight found worth
-    telling but not blocking (plain text accepted): said once, when the run starts.
+    ``spec`` is the spec in force (:func:`spec_in_force`), None when it does not
+    validate; ``observed`` is what the reconcile saw (:class:`Observed`).
     """
+    verdict, canary_ready, generation = observed.verdict, observed.canary_ready, observed.generation
+    problem, drift, mesh_in_sync = observed.problem, observed.drift, observed.mesh_in_sync
+    refused, warning = observed.refused, observed.warning
+    if spec is None:
+        return invalid(status, observed.spec_problem or "invalid spec", now, reason="InvalidSpec")
     if generation is not None:
         status = status.model_copy(update={"observed_generation": generation})
     if problem is not None:
@@ -328,7 +354,9 @@ def _start(turn: _Turn, canary_ready: bool, warning: str | None = None) -> None:
     turn.transition("started", message, "Started", "started")
     if warning is not None:
         s = turn.status
-        turn.effects.append(RecordEvent(s.run, s.decisions, "PreflightWarning", warning, "Warning"))
+        turn.effects.append(
+            record_event(s.run, s.decisions, "PreflightWarning", warning, "Warning")
+        )
 
 
 def _recover(turn: _Turn, canary_ready: bool) -> None:
@@ -488,7 +516,7 @@ def _regression(turn: _Turn, verdict: Verdict) -> None:
     else:
         _pause(turn, "regression", f"regression: {failing}; paused for a person", verdict)
     turn.effects.append(
-        RecordEvent(
+        record_event(
             turn.status.run,
             turn.status.decisions,
             "OutlierDetectionTightened",

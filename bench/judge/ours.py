@@ -2,7 +2,7 @@
 
 Every evaluation builds the :class:`Observation` the Prometheus adapter would
 (``increase`` over the step so far, per version), asks the shipped sequential
-judge (``rollout.analysis.evidence``) for a verdict and the shipped engine
+judge (``rollout.analysis.sequential``) for a verdict and the shipped engine
 (``rollout.engine.decide``) for the next status. Nothing here decides: the
 benchmark measures the code users run, with the spec a user would write.
 """
@@ -15,9 +15,10 @@ from typing import Any
 from bench.judge.rivals import Move
 from bench.judge.scenarios import Scenario
 from bench.judge.traffic import Path, as_counts
-from rollout.analysis.evidence import sequential_judge
 from rollout.analysis.observations import Observation, VersionCounts
-from rollout.engine import decide
+from rollout.analysis.sequential import sequential_judge
+from rollout.analysis.verdicts import Step
+from rollout.engine import Observed, decide
 from rollout.model import RolloutSpec, RolloutStatus, parse_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -55,17 +56,13 @@ class Ours:
             stable=VersionCounts(step=as_counts(path.increase("stable", start, t))),
             canary=VersionCounts(step=as_counts(path.increase("canary", start, t))),
         )
-        analysis = self.spec.analysis
-        verdict = sequential_judge(
-            observed,
-            analysis,
-            before.stage,
-            before.evidence,
-            analysis.alpha,
-            step_started_at=before.step_started_at,
-            scrape_interval_s=self.scrape_s,
+        step = Step(
+            self.spec.analysis, before.stage, before.step_started_at, before.evidence, self.scrape_s
         )
-        after = _weight_set(self.spec, decide(self.spec, before, now, verdict).status, now)
+        verdict = sequential_judge(observed, step)
+        after = _weight_set(
+            self.spec, decide(self.spec, before, now, Observed(verdict=verdict)).status, now
+        )
         self.status = after
         if after.phase == "RolledBack":
             return "rollback"
@@ -80,5 +77,5 @@ def _weight_set(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> Roll
     """The simulated mesh takes a new weight at once: the reconcile that the watch on the
     VirtualService causes right after the write starts the step's clock at ``now``."""
     if status.step_started_at is None and status.phase in ("Progressing", "Paused"):
-        return decide(spec, status, now, mesh_in_sync=True).status
+        return decide(spec, status, now, Observed(mesh_in_sync=True)).status
     return status

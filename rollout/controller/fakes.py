@@ -2,16 +2,21 @@
 
 They keep the semantics the reconciler relies on (resourceVersion preconditions,
 409 on a stale write, Events deduplicated by id) and let a test make any call
-fail once, to play a crash between two writes.
+fail once, to play a crash between two writes. :func:`evaluation` makes
+Prometheus's answer for a step, healthy or failing, for the real judges.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from rollout.analysis.judges import Evaluation
+from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.mesh import MeshDocs
@@ -180,3 +185,17 @@ class FakeFence:
     def fence(self) -> None:
         if not self.leader:
             raise NotLeader("not the leader")
+
+
+def evaluation(
+    outcome: str, at: datetime, step_started_at: datetime, requests: int = 500
+) -> Evaluation:
+    """Prometheus's answer for one step, as a judge would get it: a canary as healthy as
+    stable ("pass"), or failing half its requests ("fail"), with ``requests`` of its own."""
+    errors = requests / 2 if outcome == "fail" else 0.0
+    canary = Counts(requests, errors, ((25.0, requests), (math.inf, requests)))
+    stable = Counts(20 * requests, 2, ((25.0, 20 * requests), (math.inf, 20 * requests)))
+    observed = Observation(
+        at=at, stable=VersionCounts(stable, stable), canary=VersionCounts(canary, canary)
+    )
+    return Evaluation(observed, step_started_at)

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from rollout.actions import Effect, MeshAction, RecordEvent
+from rollout.actions import MeshAction
+from rollout.analysis.judges import Evaluation, judge
 from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
-from rollout.engine import Decision, decide, desired_mesh, invalid, spec_in_force, starting
+from rollout.controller.supervise import Crash
+from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
 from rollout.engine_status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.kube.mesh import MeshDocs
@@ -41,7 +43,7 @@ from rollout.mesh import (
     weight_drift,
 )
 from rollout.model import (
-    PendingEffect,
+    Condition,
     RolloutSpec,
     RolloutStatus,
     SpecError,
@@ -74,31 +76,8 @@ class Result:
     spec: RolloutSpec | None
     status: RolloutStatus
     located: Located | None
-
-
-def _pending(effect: Effect) -> PendingEffect:
-    if isinstance(effect, RecordEvent):
-        return PendingEffect(
-            id=effect.id,
-            kind="event",
-            run=effect.run,
-            decision=effect.decision,
-            reason=effect.reason,
-            message=effect.message,
-            type=effect.type,
-        )
-    return PendingEffect(
-        id=effect.id,
-        kind="notify",
-        run=effect.run,
-        decision=effect.decision,
-        event=effect.event,
-        message=effect.message,
-        canary_weight=effect.canary_weight,
-        step_index=effect.step_index,
-        verdict=effect.verdict,
-        outlier_detection=effect.outlier_detection,
-    )
+    verdict: Verdict | None = None  # the judge's, when this reconcile brought an evaluation
+    evaluation_failure: str | None = None  # the judge raised (type and place, no text)
 
 
 class Reconciler:
@@ -114,13 +93,24 @@ class Reconciler:
         fence: Fence,
         clock: Callable[[], datetime],
         mtls_floor: str = "off",
+        scrape_interval_s: float = 15.0,
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
         self.events, self.notifier, self.fence, self.clock = events, notifier, fence, clock
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
+        self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
 
-    def reconcile(self, namespace: str, name: str, verdict: Verdict | None = None) -> Result | None:
-        """Converge one Rollout; None when it no longer exists. Conflicts propagate."""
+    def reconcile(
+        self, namespace: str, name: str, evaluation: Evaluation | None = None
+    ) -> Result | None:
+        """Converge one Rollout: read → observe → judge → decide → apply → write.
+
+        ``evaluation`` is Prometheus's answer for this rollout's current step, if
+        one came (judged here, on the status just read). None when the rollout no
+        longer exists. Conflicts propagate.
+        """
+        # read
+        judge_failure: str | None = None
         try:
             obj = self.rollouts.get(namespace, name)
         except NotFound:
@@ -130,49 +120,85 @@ class Reconciler:
             status = parse_status(obj.get("status"))
         except SpecError:
             status = RolloutStatus()  # unreadable memory: start over rather than guess
-        generation = obj["metadata"].get("generation")
         given: RolloutSpec | None = None
-        problem: str | None = None
+        spec_problem: str | None = None
         try:
             given = parse_spec(obj.get("spec"))
         except SpecError as error:
-            problem = str(error)
-        spec, refused = spec_in_force(given, problem, status)
-        if spec is None:
-            decision = invalid(status, str(problem), now, reason="InvalidSpec")
-            self._commit(obj, status, decision, None, None)
-            return Result(None, decision.status, None)
-        target = Target.of(spec, namespace)
-        located, problem = self._locate(namespace, spec, target)
-        canary_ready, drift, mesh_in_sync = True, False, False
-        warning: str | None = None
-        if located is not None:
-            docs = located.docs
-            drift = weight_drift(docs.virtual_service, target) and refused is None
-            wanted = desired_mesh(spec, status)
-            mesh_in_sync = in_sync(docs.virtual_service, docs.destination_rule, target, wanted)
-            if refused is None and starting(spec, status):
-                canary_ready, problem, warning = self._preflight(namespace, spec, located)
-        decision = decide(
-            spec,
-            status,
-            now,
-            verdict,
-            canary_ready=canary_ready,
-            problem=problem,
-            generation=generation,
-            drift=drift,
-            mesh_in_sync=mesh_in_sync,
-            refused=refused,
-            warning=warning,
-        )
-        cleared = {FAILED_CONDITION} | ({EVALUATION_FAILED} if verdict is not None else set())
-        kept = [c for c in decision.status.conditions if c.type not in cleared]
-        decision = Decision(
-            decision.status.model_copy(update={"conditions": kept}), decision.actions
-        )
+            spec_problem = str(error)
+        spec, refused = spec_in_force(given, spec_problem, status)
+        # observe
+        seen = Observed(generation=obj["metadata"].get("generation"), spec_problem=spec_problem)
+        target = located = None
+        if spec is not None:
+            target = Target.of(spec, namespace)
+            located, seen = self._observe(namespace, spec, status, target, refused, seen)
+            # judge
+            if evaluation is not None and status.stage is not None:
+                try:
+                    verdict = judge(
+                        evaluation,
+                        spec.analysis,
+                        status.stage,
+                        status.step_started_at,
+                        status.evidence,
+                        self.scrape_interval_s,
+                    )
+                    seen = replace(seen, verdict=verdict)
+                except Exception as error:  # a judge's bug: this evaluation is lost, not the run
+                    judge_failure = f"evaluation failed: {Crash.of(error)}"
+        # decide
+        decision = decide(spec, status, now, seen)
+        decision = self._failure_conditions(decision, seen.verdict is not None, judge_failure, now)
+        # apply, write
         new_status = self._commit(obj, status, decision, located, target)
-        return Result(spec, new_status, located)
+        return Result(spec, new_status, located, seen.verdict, judge_failure)
+
+    @staticmethod
+    def _failure_conditions(
+        decision: Decision, judged: bool, judge_failure: str | None, now: datetime
+    ) -> Decision:
+        """This reconcile worked: no ReconcileFailed; it judged: no EvaluationFailed;
+        its judge broke: EvaluationFailed says so (type and place only)."""
+        cleared = {FAILED_CONDITION} | ({EVALUATION_FAILED} if judged or judge_failure else set())
+        kept = [c for c in decision.status.conditions if c.type not in cleared]
+        if judge_failure is not None:
+            kept.append(
+                Condition(
+                    type=EVALUATION_FAILED,
+                    status="True",
+                    reason="InternalError",
+                    message=judge_failure,
+                    last_transition_time=now,
+                )
+            )
+        return Decision(decision.status.model_copy(update={"conditions": kept}), decision.actions)
+
+    def _observe(
+        self,
+        namespace: str,
+        spec: RolloutSpec,
+        status: RolloutStatus,
+        target: Target,
+        refused: str | None,
+        seen: Observed,
+    ) -> tuple[Located | None, Observed]:
+        """The mesh documents and what they say; readiness and mTLS before a start."""
+        located, problem = self._locate(namespace, spec, target)
+        if located is None:
+            return None, replace(seen, problem=problem, mesh_in_sync=False)
+        docs = located.docs
+        wanted = desired_mesh(spec, status)
+        seen = replace(
+            seen,
+            drift=weight_drift(docs.virtual_service, target) and refused is None,
+            mesh_in_sync=in_sync(docs.virtual_service, docs.destination_rule, target, wanted),
+            refused=refused,
+        )
+        if refused is None and starting(spec, status):
+            ready, problem, warning = self._preflight(namespace, spec, located)
+            seen = replace(seen, canary_ready=ready, problem=problem, warning=warning)
+        return located, seen
 
     def record_failure(
         self, namespace: str, name: str, message: str, kind: str = FAILED_CONDITION
@@ -255,9 +281,7 @@ class Reconciler:
         located: Located | None,
         target: Target | None,
     ) -> RolloutStatus:
-        status = decision.status.model_copy(
-            update={"outbox": [*old.outbox, *(_pending(e) for e in decision.effects)]}
-        )
+        status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
         if status != old:
             self.fence.fence()
             obj = self.rollouts.write_status(obj, status.wire())

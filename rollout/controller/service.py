@@ -5,7 +5,7 @@
   on within a second.
 * An APScheduler job ticks every ``tick_s``: it collects the rollouts whose
   evaluation is due, asks Prometheus for all of them in one batch, judges each,
-  and queues the verdicts.
+  and queues each observation for its rollout's reconcile, which judges it.
 * One worker takes keys off the queue and reconciles them one at a time
   (``rollout.controller.reconcile``), only while this replica leads.
 * SIGTERM: finish the reconcile in flight, stop, release the lease.
@@ -24,9 +24,8 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from rollout.analysis.evidence import sequential_judge
-from rollout.analysis.judge import judge
-from rollout.analysis.observations import Observation, Unavailable
+from rollout.analysis.judges import Evaluation
+from rollout.analysis.observations import Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, Check
 from rollout.controller.ports import AlwaysLeader, Fence, Notifier
@@ -49,7 +48,7 @@ from rollout.kube import (
     WorkloadClient,
 )
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
-from rollout.model import Verdict, parse_duration
+from rollout.model import parse_duration
 from rollout.notify import ChannelFactory, KubeSecrets, QueueNotifier
 
 log = structlog.get_logger("meshrollout.controller")
@@ -243,11 +242,12 @@ class Controller:
 
     # -- evaluations -----------------------------------------------------------------
     def tick(self) -> None:
-        """Evaluate every due rollout in one batch and queue the verdicts.
+        """Observe every due rollout in one batch and queue each observation for its
+        reconcile, which judges it.
 
-        Each rollout is asked for and judged inside its own boundary: a rollout
-        whose spec or evidence breaks the code is recorded and retried later,
-        and the others are evaluated as usual.
+        Each rollout is asked for inside its own boundary: a rollout whose
+        evaluation breaks the code is recorded and retried later, and the others
+        are evaluated as usual.
         """
         if not self.leading() or self.stopping.is_set():
             return
@@ -267,36 +267,15 @@ class Controller:
             return
         observed = self.source.observe([a for _, _, a in due], now)
         for key, known, ask in due:
-            try:
-                verdict = self._judge(known, ask, observed[ask.key])
-                known.next_evaluation = now + timedelta(seconds=ask.window_s)
-            except Exception as error:
-                self._evaluation_failed(key, known, now, error)
-                continue
-            self.evaluation_backoff.succeeded(key)
-            self.metrics.verdicts.labels(verdict.outcome).inc()
-            self.queue.put(key, verdict)
+            result = observed[ask.key]
+            if isinstance(result, Unavailable):
+                self.metrics.prometheus_errors.inc()
+            known.next_evaluation = now + timedelta(seconds=ask.window_s)
+            # Judged by the reconcile, on the status it reads (see Reconciler.reconcile).
+            self.queue.put(key, Evaluation(result, ask.step_started_at))
         unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
         if unavailable:  # all of them: Prometheus is down; some: those rollouts' queries
             log.warning("prometheus unavailable", rollouts=unavailable, of=len(due))
-
-    def _judge(self, known: Known, ask: Ask, result: Observation | Unavailable) -> Verdict:
-        if isinstance(result, Unavailable):
-            self.metrics.prometheus_errors.inc()
-        spec, status = known.result.spec, known.result.status
-        assert spec is not None
-        assert status.stage is not None
-        if spec.analysis.judge == "sequential":
-            return sequential_judge(
-                result,
-                spec.analysis,
-                status.stage,
-                status.evidence,
-                spec.analysis.alpha,
-                step_started_at=ask.step_started_at,
-                scrape_interval_s=self.settings.scrape_interval_s,
-            )
-        return judge(result, spec.analysis, status.stage)
 
     def _evaluation_failed(self, key: Key, known: Known, now: datetime, error: Exception) -> None:
         """One rollout's evaluation broke: say so on it, try it again later, go on."""
@@ -348,21 +327,21 @@ class Controller:
             item = self.queue.get(timeout=0.2)
             if item is None:
                 continue
-            key, verdict = item
+            key, evaluation = item
             if not self.leading():
                 continue
-            self._reconcile(key, verdict)
+            self._reconcile(key, evaluation)
 
-    def _reconcile(self, key: Key, verdict: Verdict | None) -> None:
+    def _reconcile(self, key: Key, evaluation: Evaluation | None) -> None:
         """Reconcile one rollout inside its boundary: whatever it raises stays with it."""
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(rollout=f"{key[0]}/{key[1]}"):
             try:
-                result = self.reconciler.reconcile(key[0], key[1], verdict)
+                result = self.reconciler.reconcile(key[0], key[1], evaluation)
                 self._remember(key, result)
             except Conflict:
                 self.metrics.api_errors.labels("conflict").inc()
-                self.queue.put(key, verdict)  # re-read, re-decide
+                self.queue.put(key, evaluation)  # re-read, re-decide
                 return
             except NotLeader:
                 return
@@ -371,7 +350,7 @@ class Controller:
                 delay = self.backoff.failed(key)
                 log.warning("reconcile failed", error=str(error), retry_s=delay)
                 self._hold(key, delay)
-                self.queue.put(key, verdict, after_s=delay)
+                self.queue.put(key, evaluation, after_s=delay)
                 return
             except Exception as error:  # a bug: keep it with this rollout, carry on
                 crash = Crash.of(error)
@@ -380,7 +359,7 @@ class Controller:
                 log.error("reconcile crashed", error=str(crash), retry_s=delay)
                 self._hold(key, delay)
                 self._record(key, f"reconcile failed: {crash}")
-                self.queue.put(key, verdict, after_s=delay)
+                self.queue.put(key, evaluation, after_s=delay)
                 return
             finally:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
@@ -402,6 +381,14 @@ class Controller:
             interval = parse_duration(result.spec.analysis.interval)
             known.next_evaluation = self.clock() + interval
         known.step_key = step_key
+        if result.evaluation_failure is not None:
+            self.metrics.rollout_failures.labels("evaluate", "judge").inc()
+            delay = self.evaluation_backoff.failed(key)
+            known.next_evaluation = self.clock() + timedelta(seconds=delay)
+            log.error("evaluation failed", error=result.evaluation_failure)
+        elif result.verdict is not None:
+            self.evaluation_backoff.succeeded(key)
+            self.metrics.verdicts.labels(result.verdict.outcome).inc()
         if (
             old is not None
             and old.result.status.phase != "RolledBack"

@@ -1,4 +1,4 @@
-"""The controller's work queue: which rollouts to reconcile next, and with which verdict.
+"""The controller's work queue: which rollouts to reconcile next, and with which evaluation.
 
 Filled by the watches, the evaluation ticks and retries in
 ``rollout.controller.service``; drained by its one worker.
@@ -10,38 +10,38 @@ import threading
 import time
 from collections.abc import Callable
 
-from rollout.model import Verdict
+from rollout.analysis.judges import Evaluation
 
 Key = tuple[str, str]
 
 
 class WorkQueue:
-    """Keys to reconcile, each at most once in the queue; a verdict is never dropped.
+    """Keys to reconcile, each at most once in the queue; an evaluation is never dropped.
 
     A key may be put back with a delay (a retry with backoff); it is handed out
-    once the delay is over, or at once if something new (a watch event, a
-    verdict) puts it again. Of two verdicts for one key the newer one is kept, so
-    a retry never replays an old verdict over a fresh one.
+    once the delay is over, or at once if something new (a watch event, an
+    evaluation) puts it again. Of two evaluations for one key the newer one is kept, so
+    a retry never replays an old evaluation over a fresh one.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._cond = threading.Condition()
         self._clock = clock
         self._ready_at: dict[Key, float] = {}  # insertion order is queue order
-        self._verdicts: dict[Key, Verdict | None] = {}
+        self._evaluations: dict[Key, Evaluation | None] = {}
 
-    def put(self, key: Key, verdict: Verdict | None = None, after_s: float = 0.0) -> None:
+    def put(self, key: Key, evaluation: Evaluation | None = None, after_s: float = 0.0) -> None:
         with self._cond:
             ready_at = self._clock() + after_s
             if key not in self._ready_at:
                 self._ready_at[key] = ready_at
-                self._verdicts[key] = verdict
+                self._evaluations[key] = evaluation
             else:
                 self._ready_at[key] = min(self._ready_at[key], ready_at)
-                self._verdicts[key] = _newer(self._verdicts[key], verdict)
+                self._evaluations[key] = _newer(self._evaluations[key], evaluation)
             self._cond.notify()
 
-    def get(self, timeout: float) -> tuple[Key, Verdict | None] | None:
+    def get(self, timeout: float) -> tuple[Key, Evaluation | None] | None:
         with self._cond:
             key = self._first_ready()
             if key is None:
@@ -51,7 +51,7 @@ class WorkQueue:
             if key is None:
                 return None
             del self._ready_at[key]
-            return key, self._verdicts.pop(key)
+            return key, self._evaluations.pop(key)
 
     def _first_ready(self) -> Key | None:
         now = self._clock()
@@ -62,7 +62,7 @@ class WorkQueue:
             return len(self._ready_at)
 
 
-def _newer(old: Verdict | None, new: Verdict | None) -> Verdict | None:
+def _newer(old: Evaluation | None, new: Evaluation | None) -> Evaluation | None:
     if old is None or new is None:
         return old or new
     return new if new.at >= old.at else old

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rollout.model.base import CamelModel
 
@@ -34,6 +34,37 @@ class MetricVerdict(CamelModel):
     outcome: MetricOutcome
 
 
+class LogLikelihoods(CamelModel):
+    """One test's summed log-likelihood ratios over its grid of alternatives."""
+
+    worse: list[float] = Field(default_factory=list, max_length=64)
+    fine: list[float] = Field(default_factory=list, max_length=64)
+
+
+class Evidence(CamelModel):
+    """The sequential judge's memory for one run: what each test has seen so far.
+
+    ``done`` sums the finished steps, ``current`` the step ``step`` (its start,
+    ISO time); ``boundMs`` is the latency bucket fixed at the run's first look.
+    """
+
+    step: str = Field(default="", max_length=64)
+    bound_ms: float | None = None
+    done: dict[str, LogLikelihoods] = Field(default_factory=dict, max_length=16)
+    current: dict[str, LogLikelihoods] = Field(default_factory=dict, max_length=16)
+
+
+def readable_evidence(value: Any) -> Any:
+    """Evidence another version of the judge wrote, in a shape this one cannot read,
+    starts afresh (None) rather than making the whole status unreadable."""
+    if value is None or isinstance(value, Evidence):
+        return value
+    try:
+        return Evidence.model_validate(value)
+    except ValueError:
+        return None
+
+
 class Verdict(CamelModel):
     """The judge's answer for one evaluation of the current step."""
 
@@ -45,9 +76,11 @@ class Verdict(CamelModel):
     )
     reason: str = ""
     metrics: list[MetricVerdict] = Field(default_factory=list)
-    evidence: dict[str, Any] | None = Field(
+    evidence: Evidence | None = Field(
         default=None, description="The sequential judge's state after this evaluation."
     )
+
+    _evidence = field_validator("evidence", mode="before")(readable_evidence)
 
     def failing(self) -> list[MetricVerdict]:
         return [m for m in self.metrics if m.outcome == "fail"]
@@ -200,9 +233,10 @@ class RolloutStatus(CamelModel):
     observed_generation: int | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     outbox: list[PendingEffect] = Field(default_factory=list)
-    evidence: dict[str, Any] | None = Field(
+    evidence: Evidence | None = Field(
         default=None, description="The sequential judge's state for this run."
     )
+    _evidence = field_validator("evidence", mode="before")(readable_evidence)
     slack_thread_ts: str | None = Field(
         default=None, description="The Slack message this run's events reply to."
     )

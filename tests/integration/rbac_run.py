@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rollout.analysis.prometheus import PrometheusSource
+from rollout.controller.fakes import evaluation
 from rollout.controller.service import Controller
 from rollout.controller.settings import Settings
 from rollout.kube import KubeClient
 from rollout.lab.kubeapi import KubeAPI
 from rollout.lab.prometheus import free_port
 from rollout.lab.seed import NS, seed_documents
-from rollout.model import MetricVerdict, Verdict
 
 IDENTITY = "rbac-probe"
 
@@ -94,14 +94,8 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
         _wait(
             lambda: status().get("canarySubset") == "v3" and status().get("phase") == "Progressing"
         )
-        failing = Verdict(
-            outcome="fail",
-            at=datetime.now(UTC),
-            canary_requests=100,
-            reason="probe",
-            metrics=[MetricVerdict(name="error-rate", value=0.5, threshold=0.01, outcome="fail")],
-        )
-        controller.queue.put((NS, "probe"), failing)
+        started = datetime.fromisoformat(str(status()["stepStartedAt"]))
+        controller.queue.put((NS, "probe"), evaluation("fail", datetime.now(UTC), started))
         _wait(
             lambda: (
                 status().get("phase") == "RolledBack"

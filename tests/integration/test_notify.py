@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
+from rollout.controller.fakes import evaluation
 from rollout.model import MetricVerdict, PendingEffect, SecretKeyRef, Verdict
 from rollout.notify import (
     ChannelFactory,
@@ -310,8 +311,9 @@ def test_the_token_never_reaches_logs_events_or_status(slack: FakeSlack) -> None
         reconciler.reconcile("shop", "inventory")  # the watch on the mesh: the step's clock
         for _ in range(4):
             now[0] += timedelta(minutes=2)
-            verdict = Verdict(outcome="pass", at=now[0], canary_requests=500)
-            reconciler.reconcile("shop", "inventory", verdict)
+            started = cluster.get("Rollout", "inventory")["status"]["stepStartedAt"]
+            healthy = evaluation("pass", now[0], datetime.fromisoformat(started))
+            reconciler.reconcile("shop", "inventory", healthy)
             reconciler.reconcile("shop", "inventory")
         deadline = time.monotonic() + 20
         while cluster.get("Rollout", "inventory")["status"]["outbox"]:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import structlog
 
-from rollout.model import Verdict
+from rollout.controller.fakes import evaluation
+from rollout.model import parse_status
 from rollout.notify import ChannelFactory, NotificationPolicy, QueueNotifier
 from tests.fakeslack import FakeSlack
 from tests.integration.test_notify import (
@@ -36,8 +37,10 @@ def run_story(reconciler: Any, namespace: str, now: list[datetime]) -> None:
     reconciler.reconcile(namespace, "inventory")  # the watch on the mesh: the step's clock
     for _ in range(4):
         now[0] += timedelta(minutes=2)
-        verdict = Verdict(outcome="pass", at=now[0], canary_requests=500)
-        reconciler.reconcile(namespace, "inventory", verdict)
+        status = parse_status(reconciler.rollouts.get(namespace, "inventory").get("status"))
+        assert status.step_started_at is not None
+        healthy = evaluation("pass", now[0], status.step_started_at)
+        reconciler.reconcile(namespace, "inventory", healthy)
         reconciler.reconcile(namespace, "inventory")
 
 

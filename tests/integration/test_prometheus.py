@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from rollout.analysis.judge import judge
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, Check
+from rollout.analysis.threshold import judge
 from rollout.lab.istio_metrics import Exporter, Load, Version, openmetrics
 from rollout.lab.prometheus import PrometheusServer, free_port
 from rollout.model import Analysis, CustomCheck, Stage

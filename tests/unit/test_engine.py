@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import strategies
-from rollout.actions import Notify, RecordEvent, SetHeaderRoute, SetOutlierDetection, SetWeights
-from rollout.engine import decide, desired_mesh, invalid, spec_in_force
+from rollout.actions import SetHeaderRoute, SetOutlierDetection, SetWeights
+from rollout.engine import Observed, decide, desired_mesh, invalid, spec_in_force
 from rollout.model import MetricVerdict, RolloutSpec, RolloutStatus, Verdict, parse_spec
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -361,37 +361,42 @@ CASES = [
 def test_transition(case: Case) -> None:
     """Each row: one call to decide and the phase, step, weight and Events it produces."""
     decision = decide(
-        case.spec, case.status, case.now, case.verdict, canary_ready=case.canary_ready
+        case.spec,
+        case.status,
+        case.now,
+        Observed(verdict=case.verdict, canary_ready=case.canary_ready),
     )
     s = decision.status
     assert (s.phase, s.step_index, s.canary_weight) == (case.phase, case.step, case.weight)
-    reasons = tuple(e.reason for e in decision.effects if isinstance(e, RecordEvent))
+    reasons = tuple(e.reason for e in decision.effects if e.kind == "event")
     assert reasons == case.reasons
 
 
 def test_promotion_notifies_once_with_a_stable_id() -> None:
     """A transition emits one Event and one notification, ids keyed by run and decision."""
-    decision = decide(spec(), running(1), T0 + MINUTE, verdict())
+    decision = decide(spec(), running(1), T0 + MINUTE, Observed(verdict=verdict()))
     (event, note) = decision.effects
-    assert isinstance(note, Notify)
+    assert note.kind == "notify"
     assert (note.id, note.event, note.canary_weight, note.step_index) == (
         "r1.3.step-promoted",
         "step-promoted",
         50,
         2,
     )
-    assert isinstance(event, RecordEvent)
+    assert event.kind == "event"
     assert event.id == "r1.3.StepPromoted"
     # The same inputs again (the mesh still at the old weight) change nothing.
-    again = decide(spec(), decision.status, T0 + MINUTE, verdict(), mesh_in_sync=False)
+    again = decide(
+        spec(), decision.status, T0 + MINUTE, Observed(verdict=verdict(), mesh_in_sync=False)
+    )
     assert again.effects == []
     assert again.status == decision.status
 
 
 def test_rollback_notification_carries_the_failing_metric() -> None:
     """The rolled-back message names the metric, its value and threshold."""
-    decision = decide(spec(), running(2), T0 + MINUTE, verdict("fail"))
-    note = next(e for e in decision.effects if isinstance(e, Notify))
+    decision = decide(spec(), running(2), T0 + MINUTE, Observed(verdict=verdict("fail")))
+    note = next(e for e in decision.effects if e.kind == "notify")
     assert note.event == "rolled-back"
     assert "error-rate 0.05 > 0.01" in note.message
     assert note.verdict is not None
@@ -403,12 +408,14 @@ def test_rollback_notification_carries_the_failing_metric() -> None:
 
 def test_invalid_input_fails_without_touching_the_mesh() -> None:
     """A mesh problem: Failed, one Warning Event, no mesh action; said once per message."""
-    first = decide(spec(), running(1), T0, problem="DestinationRule.spec.subsets: no v2")
+    first = decide(spec(), running(1), T0, Observed(problem="DestinationRule.spec.subsets: no v2"))
     assert first.status.phase == "Failed"
     assert first.mesh == []
-    assert [e.reason for e in first.effects if isinstance(e, RecordEvent)] == ["InvalidInput"]
+    assert [e.reason for e in first.effects if e.kind == "event"] == ["InvalidInput"]
     assert first.status.condition("Valid") is not None
-    again = decide(spec(), first.status, T0 + MINUTE, problem="DestinationRule.spec.subsets: no v2")
+    again = decide(
+        spec(), first.status, T0 + MINUTE, Observed(problem="DestinationRule.spec.subsets: no v2")
+    )
     assert again.effects == []
     assert again.mesh == []
 
@@ -420,13 +427,13 @@ def test_invalid_spec_before_start_records_why() -> None:
     )
     assert decision.status.phase == "Failed"
     assert decision.status.message == "spec.strategy.steps[1]: must be 100"
-    assert [e.reason for e in decision.effects if isinstance(e, RecordEvent)] == ["InvalidSpec"]
+    assert [e.reason for e in decision.effects if e.kind == "event"] == ["InvalidSpec"]
 
 
 def test_finished_rollout_ignores_later_mesh_problems() -> None:
     """Once done, an edit that breaks the documents does not turn Succeeded into Failed."""
     done = running(3, phase="Succeeded")
-    decision = decide(spec(), done, T0, problem="VirtualService.spec.http: found none")
+    decision = decide(spec(), done, T0, Observed(problem="VirtualService.spec.http: found none"))
     assert decision.status == done
     assert decision.actions == ()
 
@@ -481,14 +488,14 @@ def test_header_stage_uses_its_own_minimum_requests() -> None:
     """The header stage passes on the testers' few requests (minRequests of headerRoute)."""
     with_header = spec(strategy={"headerRoute": {"minRequests": 3}})
     status = running(0, the_spec=with_header)
-    decision = decide(with_header, status, T0 + MINUTE, verdict(requests=3))
+    decision = decide(with_header, status, T0 + MINUTE, Observed(verdict=verdict(requests=3)))
     assert (decision.status.step_index, decision.status.canary_weight) == (1, 5)
 
 
 def test_spec_edits_do_not_change_a_running_plan() -> None:
     """The plan is frozen at start: editing steps mid-rollout never moves the weight."""
     edited = spec(strategy={"steps": [10, 100]})
-    decision = decide(edited, running(1), T0 + MINUTE, verdict())
+    decision = decide(edited, running(1), T0 + MINUTE, Observed(verdict=verdict()))
     assert (decision.status.step_index, decision.status.canary_weight) == (2, 50)
 
 
@@ -506,18 +513,18 @@ def test_history_is_bounded() -> None:
 
 def test_drift_is_reverted_and_reported_by_default() -> None:
     """Weights edited by hand: the desired weights stay, and a Warning Event says so."""
-    decision = decide(spec(), running(2), T0, drift=True)
+    decision = decide(spec(), running(2), T0, Observed(drift=True))
     assert decision.status.phase == "Progressing"
     assert SetWeights(50) in decision.mesh
-    assert [e.reason for e in decision.effects if isinstance(e, RecordEvent)] == ["DriftReverted"]
+    assert [e.reason for e in decision.effects if e.kind == "event"] == ["DriftReverted"]
 
 
 def test_drift_can_pause_and_keep_hands_off() -> None:
     """onDrift: pause leaves the hand-set weights alone until a resume command."""
-    paused = decide(spec(onDrift="pause"), running(2), T0, drift=True)
+    paused = decide(spec(onDrift="pause"), running(2), T0, Observed(drift=True))
     assert (paused.status.phase, paused.status.pause_reason) == ("Paused", "drift")
     assert paused.mesh == []
-    again = decide(spec(onDrift="pause"), paused.status, T0, drift=True)
+    again = decide(spec(onDrift="pause"), paused.status, T0, Observed(drift=True))
     assert again.effects == []
     resumed = decide(
         spec(onDrift="pause", command={"name": "resume", "id": "r1"}), paused.status, T0
@@ -529,8 +536,8 @@ def test_drift_can_pause_and_keep_hands_off() -> None:
 def test_drift_on_record_from_a_previous_run_is_ignored_at_start() -> None:
     """A new run starts from the weights the last run left: that is not a hand edit."""
     done = running(1, phase="RolledBack", canary_weight=0, handled_command_id="old")
-    again = decide(spec(command={"name": "restart", "id": "new"}), done, T0, drift=True)
-    reasons = [e.reason for e in again.effects if isinstance(e, RecordEvent)]
+    again = decide(spec(command={"name": "restart", "id": "new"}), done, T0, Observed(drift=True))
+    reasons = [e.reason for e in again.effects if e.kind == "event"]
     assert reasons == ["Started"]
 
 
@@ -539,7 +546,7 @@ def test_drift_on_record_from_a_previous_run_is_ignored_at_start() -> None:
 
 def test_a_promotion_leaves_the_step_clock_for_the_mesh_to_start() -> None:
     """The promoting decision does not start the next step's clock: the mesh has not moved."""
-    decision = decide(spec(), running(1), T0 + MINUTE, verdict())
+    decision = decide(spec(), running(1), T0 + MINUTE, Observed(verdict=verdict()))
     assert (decision.status.step_index, decision.status.step_started_at) == (2, None)
 
 
@@ -551,36 +558,42 @@ def test_the_step_clock_starts_when_the_mesh_carries_the_step(
     in_sync: bool, started: datetime | None
 ) -> None:
     """The first call that finds the mesh as the status asks stamps stepStartedAt; not before."""
-    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
-    later = decide(spec(), promoted, T0 + 2 * MINUTE, mesh_in_sync=in_sync).status
+    promoted = decide(spec(), running(1), T0 + MINUTE, Observed(verdict=verdict())).status
+    later = decide(spec(), promoted, T0 + 2 * MINUTE, Observed(mesh_in_sync=in_sync)).status
     assert later.step_started_at == started
 
 
 def test_no_promotion_on_a_pass_before_the_step_clock_starts() -> None:
     """A pass long after the promotion, with the mesh never in sync, promotes nothing."""
-    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    promoted = decide(spec(), running(1), T0 + MINUTE, Observed(verdict=verdict())).status
     hour = T0 + 60 * MINUTE
-    held = decide(spec(), promoted, hour, verdict(at=hour), mesh_in_sync=False).status
+    held = decide(
+        spec(), promoted, hour, Observed(verdict=verdict(at=hour), mesh_in_sync=False)
+    ).status
     assert (held.step_index, held.phase, held.step_started_at) == (2, "Progressing", None)
 
 
 def test_a_failure_rolls_back_even_before_the_step_clock_starts() -> None:
     """A regression does not wait for the mesh: the canary goes back to 0% at once."""
-    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    promoted = decide(spec(), running(1), T0 + MINUTE, Observed(verdict=verdict())).status
     at = T0 + 2 * MINUTE
-    failed = decide(spec(), promoted, at, verdict("fail", at=at), mesh_in_sync=False).status
+    failed = decide(
+        spec(), promoted, at, Observed(verdict=verdict("fail", at=at), mesh_in_sync=False)
+    ).status
     assert (failed.phase, failed.canary_weight) == ("RolledBack", 0)
 
 
 def test_the_step_lasts_its_duration_from_the_mesh_not_from_the_decision() -> None:
     """With the mesh late by 10 minutes, a 1-minute step still needs 1 minute at its weight."""
-    promoted = decide(spec(), running(1), T0 + MINUTE, verdict()).status
+    promoted = decide(spec(), running(1), T0 + MINUTE, Observed(verdict=verdict())).status
     synced_at = T0 + 11 * MINUTE
-    clocked = decide(spec(), promoted, synced_at, mesh_in_sync=True).status
+    clocked = decide(spec(), promoted, synced_at, Observed(mesh_in_sync=True)).status
     early = synced_at + MINUTE - timedelta(seconds=1)
-    assert decide(spec(), clocked, early, verdict(at=early)).status.step_index == 2
+    assert (
+        decide(spec(), clocked, early, Observed(verdict=verdict(at=early))).status.step_index == 2
+    )
     due = synced_at + MINUTE
-    assert decide(spec(), clocked, due, verdict(at=due)).status.step_index == 3
+    assert decide(spec(), clocked, due, Observed(verdict=verdict(at=due))).status.step_index == 3
 
 
 # -- the spec in force while the canary carries traffic ---------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout.engine import decide, desired_mesh
+from rollout.engine import Observed, decide, desired_mesh
 from rollout.mesh import Target, apply_actions, in_sync, set_weights
 from rollout.model import MetricVerdict, RolloutSpec, RolloutStatus, Verdict, parse_spec
 from tests.unit.istio import HOST, Doc, dest, destination_rule, healthz, primary, virtual_service
@@ -123,7 +123,9 @@ def test_rules_hold_through_any_story(
         spec = make_spec(steps, header, rollback, paused, cmd)
         before = status
         synced = in_sync(vs, dr, target, desired_mesh(spec, status))
-        decision = decide(spec, status, now, verdict, canary_ready=ready, mesh_in_sync=synced)
+        decision = decide(
+            spec, status, now, Observed(verdict=verdict, canary_ready=ready, mesh_in_sync=synced)
+        )
         status = decision.status
         clock_started = status.step_started_at not in (None, before.step_started_at)
         if clock_started and status.phase in ("Progressing", "Paused"):
@@ -133,7 +135,9 @@ def test_rules_hold_through_any_story(
 
         # Idempotent: the same inputs again change nothing and say nothing.
         synced = in_sync(vs, dr, target, desired_mesh(spec, status))
-        again = decide(spec, status, now, verdict, canary_ready=ready, mesh_in_sync=synced)
+        again = decide(
+            spec, status, now, Observed(verdict=verdict, canary_ready=ready, mesh_in_sync=synced)
+        )
         assert again.status == status
         assert again.effects == []
 

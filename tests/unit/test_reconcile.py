@@ -17,9 +17,10 @@ from rollout.controller.fakes import (
     FakeRollouts,
     FakeWorkloads,
 )
+from rollout.controller.fakes import evaluation as fake_evaluation
 from rollout.controller.reconcile import Reconciler
 from rollout.kube.leader import NotLeader
-from rollout.model import MetricVerdict, Verdict, parse_status
+from rollout.model import parse_status
 from tests.unit.istio import destination_rule, seed_vs, weights
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -60,16 +61,14 @@ class World:
         )
 
     def run(self, outcome: str | None = None, requests: int = 100) -> None:
-        verdict = None
+        """Reconcile (with Prometheus's answer for the current step when ``outcome`` is
+        given: a healthy canary for "pass", one failing half its requests for "fail")."""
+        evaluation = None
         if outcome is not None:
-            verdict = Verdict(
-                outcome=outcome,
-                at=self.now,
-                canary_requests=requests,
-                metrics=[MetricVerdict(name="error-rate", value=0.0, outcome="pass")],
-            )
+            started = self.status().step_started_at or self.now
+            evaluation = fake_evaluation(outcome, self.now, started, requests)
         before = len(self.cluster.writes)
-        self.reconciler.reconcile("shop", "inventory", verdict)
+        self.reconciler.reconcile("shop", "inventory", evaluation)
         if any(kind != "Rollout" for kind, _, _ in self.cluster.writes[before:]):
             # The controller's watch on the VirtualService/DestinationRule reconciles again.
             self.reconciler.reconcile("shop", "inventory", None)

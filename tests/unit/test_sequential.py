@@ -1,76 +1,267 @@
-"""The sequential tests: valid at every look (A/A rarely rejects), quick on real effects."""
+"""The sequential judge on hand-built observations, evaluation after evaluation."""
 
 from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from rollout.analysis.sequential import GRID, e_value, rate_log_lr, ratio_log_lr
+from rollout.analysis.observations import Counts, Observation, Unavailable, VersionCounts
+from rollout.analysis.sequential import extrapolation_bound, sequential_judge
+from rollout.analysis.verdicts import Step
+from rollout.model import Analysis, Evidence, Stage, Verdict, parse_status
 
-ALPHA = 0.01
+T0 = datetime(2026, 11, 25, tzinfo=UTC)
+STAGE = Stage(kind="weight", weight=25, duration="1m", min_requests=100)
+STEP_START = T0 - timedelta(seconds=15)
+BOUNDS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, math.inf)
 
 
-def run_ratio(
-    theta: float,
-    rng: np.random.Generator,
-    looks: int = 60,
+def judged(
+    observed: Observation | Unavailable,
+    analysis: Analysis,
+    stage: Stage,
+    evidence: Evidence | None,
+    step_started_at: datetime | None = None,
+    scrape_interval_s: float = 15.0,
+) -> Verdict:
+    """The sequential judge through its port, with the step spelled out."""
+    return sequential_judge(
+        observed, Step(analysis, stage, step_started_at, evidence, scrape_interval_s)
+    )
+
+
+def counts(n: int, errors: int, slow_share: float, rng: np.random.Generator) -> Counts:
+    """n requests: 99% under 25 ms for a healthy version; ``slow_share`` above 250 ms."""
+    slow = rng.binomial(n, slow_share)
+    fast = n - slow
+    cumulative = []
+    for le in BOUNDS:
+        share = 0.0 if le < 25 else (0.99 if le < 50 else 1.0)
+        value = fast * share if le < 250 else fast
+        cumulative.append((le, float(value + (slow if le > 250 else 0))))
+    return Counts(requests=float(n), errors=float(errors), buckets=tuple(cumulative))
+
+
+def add(a: Counts, b: Counts) -> Counts:
+    """Cumulative counts: what Prometheus answers for 'since the step started'."""
+    if not a.buckets:
+        return b
+    buckets = tuple((le, x + y) for (le, x), (_, y) in zip(a.buckets, b.buckets, strict=True))
+    return Counts(requests=a.requests + b.requests, errors=a.errors + b.errors, buckets=buckets)
+
+
+def evaluate(
+    error_ratio: float,
+    slow_share: float,
+    looks: int,
+    seed: int,
+    rps: float = 400.0,
     base: float = 0.005,
-    canary_share: float = 0.25,
-    rps_interval: float = 1500,
-) -> tuple[int | None, bool]:
-    """Feed ``looks`` intervals; the look at which 'worse' rejected (or None), and whether
-    'fine' ever did."""
-    worse, better = np.zeros(GRID), np.zeros(GRID)
-    fine = False
+) -> list[Verdict]:
+    rng = np.random.default_rng(seed)
+    evidence = None
+    verdicts = []
+    canary_total, stable_total = Counts(), Counts()
     for look in range(looks):
-        n = rng.poisson(rps_interval * canary_share)
-        m = rng.poisson(rps_interval * (1 - canary_share))
-        c = rng.binomial(n, min(1.0, base * theta))
-        s = rng.binomial(m, base)
-        w, f = ratio_log_lr(0.2, c, n, s, m)
-        worse, better = worse + w, better + f
-        if e_value(worse) >= 1 / ALPHA:
-            return look, fine
-        fine = fine or e_value(better) >= 1 / ALPHA
-    return None, fine
+        n, m = rng.poisson(rps * 0.25 * 15), rng.poisson(rps * 0.75 * 15)
+        canary_total = add(
+            canary_total, counts(n, rng.binomial(n, base * error_ratio), slow_share, rng)
+        )
+        stable_total = add(stable_total, counts(m, rng.binomial(m, base), 0.0, rng))
+        obs = Observation(
+            at=T0 + timedelta(seconds=15 * look),
+            canary=VersionCounts(step=canary_total),
+            stable=VersionCounts(step=stable_total),
+        )
+        verdict = judged(
+            obs, Analysis(judge="sequential"), STAGE, evidence, step_started_at=STEP_START
+        )
+        evidence = verdict.evidence
+        verdicts.append(verdict)
+        if verdict.outcome != "inconclusive":
+            break
+    return verdicts
 
 
-def test_a_healthy_canary_is_rarely_rejected_however_often_we_look() -> None:
-    """A/A over 400 runs of 60 looks each: false rejections stay under alpha (with margin)."""
-    rng = np.random.default_rng(7)
-    rejected = sum(run_ratio(1.0, rng)[0] is not None for _ in range(400))
-    assert rejected / 400 <= 2 * ALPHA
+def test_four_times_the_errors_fails_fast() -> None:
+    """4x stable's 5xx rate: a fail within a few evaluations, naming the test."""
+    verdicts = evaluate(4.0, 0.0, looks=40, seed=1)
+    assert verdicts[-1].outcome == "fail"
+    assert len(verdicts) <= 10
+    assert "e-errors" in verdicts[-1].reason
 
 
-def test_four_times_the_errors_is_rejected_within_a_few_looks() -> None:
-    """4 times stable's 5xx rate at 25% of 100 rps: caught in every run, quickly."""
-    rng = np.random.default_rng(8)
-    looks = [run_ratio(4.0, rng)[0] for _ in range(50)]
-    assert all(look is not None for look in looks)
-    assert float(np.median([look for look in looks if look is not None])) <= 10
+def test_slow_canary_fails_on_latency() -> None:
+    """5% of requests above 250 ms where stable has none: a latency failure."""
+    verdicts = evaluate(1.0, 0.05, looks=40, seed=2)
+    assert verdicts[-1].outcome == "fail"
+    assert "latency" in verdicts[-1].reason
 
 
-def test_a_healthy_canary_earns_positive_evidence() -> None:
-    """With enough traffic, a canary like stable shows it is not 20% worse."""
-    rng = np.random.default_rng(9)
-    fine = [run_ratio(1.0, rng, looks=200, rps_interval=6000)[1] for _ in range(20)]
-    assert sum(fine) >= 18
+def test_healthy_canary_earns_a_pass() -> None:
+    """Like stable: positive evidence on errors and latency, in time."""
+    verdicts = evaluate(1.0, 0.0, looks=200, seed=3)
+    assert verdicts[-1].outcome == "pass"
 
 
-@pytest.mark.parametrize(("rate", "rejects"), [(0.001, False), (0.05, True)])
-def test_rate_against_the_slo(rate: float, rejects: bool) -> None:
-    """One-sample: 5% errors against a 1% SLO is rejected; 0.1% earns positive evidence."""
-    rng = np.random.default_rng(10)
-    worse, better = np.zeros(GRID), np.zeros(GRID)
-    for _ in range(30):
-        n = 200
-        w, f = rate_log_lr(0.01, rng.binomial(n, rate), n)
-        worse, better = worse + w, better + f
-    assert (e_value(worse) >= 1 / ALPHA) is rejects
-    assert (e_value(better) >= 1 / ALPHA) is not rejects
+def test_evidence_survives_a_restart() -> None:
+    """The state in the verdict is all a restarted controller needs to carry on."""
+    verdicts = evaluate(4.0, 0.0, looks=2, seed=4)
+    state = verdicts[-1].evidence
+    assert state is not None
+    assert state.step
+    assert set(state.current) >= {"errors", "latency", "errorSlo", "latencySlo"}
+    assert len(state.current["errors"].worse) == 16
+    assert Evidence.model_validate(json.loads(json.dumps(state.wire()))) == state
 
 
-def test_no_events_teach_nothing() -> None:
-    """Intervals without a single error leave the ratio test where it was."""
-    worse, fine = ratio_log_lr(0.2, 0, 500, 0, 1500)
-    assert (e_value(worse), e_value(fine)) == (1.0, 1.0)
+def test_unavailable_is_no_data_and_keeps_the_evidence() -> None:
+    """No answer from Prometheus: inconclusive, no data, evidence untouched."""
+    kept = Evidence(bound_ms=25.0)
+    verdict = judged(Unavailable(at=T0, reason="refused"), Analysis(), STAGE, kept)
+    assert (verdict.outcome, verdict.no_data, verdict.evidence) == ("inconclusive", True, kept)
+
+
+def test_evidence_is_plain_json() -> None:
+    """The state goes into the status as JSON: plain floats, no numpy types."""
+    import json
+
+    verdicts = evaluate(4.0, 0.0, looks=3, seed=5)
+    json.dumps(verdicts[-1].wire())
+    evidence = verdicts[-1].evidence
+    assert evidence is not None
+    assert all(type(x) is float for x in evidence.current["errors"].worse)
+
+
+def observation(at: datetime, canary: Counts, stable: Counts) -> Observation:
+    return Observation(at=at, canary=VersionCounts(step=canary), stable=VersionCounts(step=stable))
+
+
+@pytest.mark.parametrize(
+    ("range_s", "scrape_s", "bound"),
+    [
+        (10, 15, 1.0),  # under one scrape interval: Prometheus has at most one sample
+        (30, 15, 2.0),  # two samples 15 s apart stretched over 30 s
+        (45, 15, 1.5),
+        (300, 15, 300 / 285),
+        (30, 0, 1.0),  # no interval configured: trust the counts
+    ],
+)
+def test_extrapolation_bound(range_s: float, scrape_s: float, bound: float) -> None:
+    """The most increase() can inflate a count: the range over the fewest samples' span."""
+    assert extrapolation_bound(range_s, scrape_s) == pytest.approx(bound)
+
+
+def doubled(c: Counts) -> Counts:
+    return Counts(c.requests * 2, c.errors * 2, tuple((le, x * 2) for le, x in c.buckets))
+
+
+def test_inflated_counts_are_deflated_before_they_count() -> None:
+    """Counts doubled by extrapolation 30 s into a step weigh what the real ones would."""
+    rng = np.random.default_rng(11)
+    canary, stable = counts(300, 6, 0.0, rng), counts(3000, 15, 0.0, rng)
+    at = T0 + timedelta(seconds=30)
+    inflated = [
+        judged(
+            observation(at, c, s), Analysis(), STAGE, None, step_started_at=T0, scrape_interval_s=15
+        )
+        for c, s in ((canary, stable), (doubled(canary), doubled(stable)))
+    ]
+    exact = judged(
+        observation(at, canary, stable),
+        Analysis(),
+        STAGE,
+        None,
+        step_started_at=T0,
+        scrape_interval_s=0,
+    )
+    e_plain, e_doubled, e_exact = (v.metrics[0].value for v in (*inflated, exact))
+    assert e_doubled is not None
+    assert e_plain is not None
+    assert e_exact is not None
+    assert e_doubled == pytest.approx(e_exact, rel=1e-3)
+    assert e_plain < e_exact
+
+
+def test_a_common_mode_incident_is_held_not_blamed_on_the_canary() -> None:
+    """Both versions at 6% errors (SLO 1%): no rollback; the same canary alone fails."""
+    rng = np.random.default_rng(12)
+    at = T0 + timedelta(minutes=5)
+    canary, stable = counts(3000, 180, 0.0, rng), counts(30000, 1800, 0.0, rng)
+    held = judged(observation(at, canary, stable), Analysis(), STAGE, None, step_started_at=T0)
+    assert held.outcome == "inconclusive"
+    assert "common-mode" in held.reason
+    healthy_stable = counts(30000, 150, 0.0, rng)
+    alone = judged(
+        observation(at, canary, healthy_stable), Analysis(), STAGE, None, step_started_at=T0
+    )
+    assert alone.outcome == "fail"
+
+
+def test_positive_evidence_is_earned_again_at_each_step() -> None:
+    """A pass in one step does not carry into the next: its data starts from nothing."""
+    rng = np.random.default_rng(13)
+    late = T0 + timedelta(minutes=10)
+    first = judged(
+        observation(late, counts(20000, 100, 0.0, rng), counts(60000, 300, 0.0, rng)),
+        Analysis(),
+        STAGE,
+        None,
+        step_started_at=T0,
+    )
+    assert first.outcome == "pass"
+    next_step = late + timedelta(seconds=1)
+    second = judged(
+        observation(
+            next_step + timedelta(seconds=20), counts(50, 0, 0.0, rng), counts(50, 0, 0.0, rng)
+        ),
+        Analysis(),
+        STAGE,
+        first.evidence,
+        step_started_at=next_step,
+    )
+    assert second.outcome == "inconclusive"
+    assert second.evidence is not None
+    assert first.evidence is not None
+    assert second.evidence.done["errors"] == first.evidence.current["errors"]
+
+
+def test_at_full_weight_an_slo_breach_is_held_not_blamed() -> None:
+    """At 100% no stable traffic is left to compare: an SLO breach may be an incident, so it
+    is held (onInconclusive decides), where at 25% with a healthy stable it fails."""
+    rng = np.random.default_rng(14)
+    at = T0 + timedelta(minutes=5)
+    full = Stage(kind="weight", weight=100, duration="1m", min_requests=100)
+    held = judged(
+        observation(at, counts(30000, 1800, 0.0, rng), Counts()),
+        Analysis(),
+        full,
+        None,
+        step_started_at=T0,
+    )
+    assert held.outcome == "inconclusive"
+    assert "no stable traffic" in held.reason
+
+
+def test_evidence_from_an_older_judge_is_dropped_not_misread() -> None:
+    """A status written by the first sequential judge (other keys) does not leak through:
+    the status still reads, with that evidence started afresh."""
+    old = {"errors": {"worse": [9.0] * 16, "fine": [0.0] * 16}, "seen": {}, "boundMs": 250.0}
+    status = parse_status({"phase": "Progressing", "evidence": old})
+    assert status.evidence is None
+    rng = np.random.default_rng(15)
+    verdict = judged(
+        observation(
+            T0 + timedelta(minutes=1), counts(300, 1, 0.0, rng), counts(3000, 15, 0.0, rng)
+        ),
+        Analysis(),
+        STAGE,
+        status.evidence,
+        step_started_at=T0,
+    )
+    assert verdict.evidence is not None
+    assert verdict.evidence.done == {}

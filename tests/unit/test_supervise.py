@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rollout.analysis.judges import Evaluation
+from rollout.analysis.observations import Observation, VersionCounts
 from rollout.controller.fakes import (
     FakeCluster,
     FakeEvents,
@@ -17,10 +19,11 @@ from rollout.controller.fakes import (
     FakeRollouts,
     FakeWorkloads,
 )
+from rollout.controller.fakes import evaluation as fake_evaluation
 from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.workqueue import WorkQueue
-from rollout.model import Verdict, parse_status
+from rollout.model import parse_status
 from tests.unit.istio import destination_rule, seed_vs
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -37,18 +40,18 @@ class Clock:
         return self.t
 
 
-def verdict(seconds: int) -> Verdict:
-    return Verdict(outcome="pass", at=T0 + timedelta(seconds=seconds))
+def answer(seconds: int) -> Evaluation:
+    return fake_evaluation("pass", T0 + timedelta(seconds=seconds), T0)
 
 
-def test_a_retry_never_replays_an_older_verdict_over_a_newer_one() -> None:
-    """A verdict put back after a failed reconcile loses to the newer one already queued."""
+def test_a_retry_never_replays_an_older_evaluation_over_a_newer_one() -> None:
+    """An evaluation put back after a failed reconcile loses to the newer one already queued."""
     queue = WorkQueue()
-    queue.put(KEY, verdict(20))
-    queue.put(KEY, verdict(10))  # the retry of an older evaluation
+    queue.put(KEY, answer(20))
+    queue.put(KEY, answer(10))  # the retry of an older evaluation
     item = queue.get(timeout=0)
     assert item is not None
-    assert item[1] == verdict(20)
+    assert item[1] == answer(20)
 
 
 def test_a_delayed_key_waits_and_does_not_hold_up_others() -> None:
@@ -182,6 +185,9 @@ def test_an_evaluation_failure_lasts_until_an_evaluation_succeeds() -> None:
     reconciler.reconcile("shop", "inventory")
     status = parse_status(cluster.get("Rollout", "inventory")["status"])
     assert status.condition(EVALUATION_FAILED) is not None
-    reconciler.reconcile("shop", "inventory", Verdict(outcome="inconclusive", at=T0))
+    started = parse_status(cluster.get("Rollout", "inventory")["status"]).step_started_at
+    assert started is not None
+    nothing = Observation(at=T0, stable=VersionCounts(), canary=VersionCounts())
+    reconciler.reconcile("shop", "inventory", Evaluation(nothing, started))
     status = parse_status(cluster.get("Rollout", "inventory")["status"])
     assert status.condition(EVALUATION_FAILED) is None

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rollout.analysis.judge import judge
 from rollout.analysis.observations import (
     Counts,
     Observation,
@@ -15,6 +14,7 @@ from rollout.analysis.observations import (
     VersionCounts,
     histogram_quantile,
 )
+from rollout.analysis.threshold import judge
 from rollout.model import Analysis, CustomCheck, Stage
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

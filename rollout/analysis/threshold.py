@@ -1,4 +1,5 @@
-"""Judge v1: SLO thresholds and canary-versus-stable, from an observation to a verdict.
+"""The threshold judge (``analysis.judge: threshold``, the default): SLO thresholds and
+canary-versus-stable, from an observation to a verdict.
 
 Pure. Each metric is judged on the step so far (since the step started):
 
@@ -23,9 +24,10 @@ the canary.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from rollout.analysis.observations import Observation, Unavailable, bound_at_or_above
+from rollout.analysis.verdicts import Step, unavailable
 from rollout.model import Analysis, MetricVerdict, Stage, Verdict
 
 LATENCY_SLACK_MS = 5.0
@@ -60,15 +62,9 @@ def _at_most(name: str, value: float | None, limit: float | None, samples: int) 
     return _Metric(name, value, limit, samples, ok)
 
 
-def unavailable(observed: Unavailable, evidence: dict[str, Any] | None = None) -> Verdict:
-    """No answer from Prometheus: no data, never a pass; a sequential judge's evidence kept."""
-    return Verdict(
-        outcome="inconclusive",
-        at=observed.at,
-        no_data=True,
-        evidence=evidence,
-        reason=f"Prometheus unavailable: {observed.reason}",
-    )
+def threshold_judge(observed: Observation | Unavailable, step: Step) -> Verdict:
+    """The verdict for one evaluation of the current stage (the Judge port)."""
+    return judge(observed, step.analysis, step.stage)
 
 
 def judge(
@@ -76,7 +72,7 @@ def judge(
     analysis: Analysis,
     stage: Stage,
 ) -> Verdict:
-    """The verdict for one evaluation of the current stage."""
+    """The verdict for one evaluation of ``stage``."""
     if isinstance(observed, Unavailable):
         return unavailable(observed)
     canary, stable = observed.canary.step, observed.stable.step

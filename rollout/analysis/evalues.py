@@ -1,0 +1,81 @@
+"""Sequential tests that stay valid however often they look: mixture e-processes. Pure.
+
+Two kinds, both kept as a few numbers (the log-likelihood ratio at each point of
+a fixed grid of alternatives), so a restarted controller carries on where it was:
+
+* :func:`ratio_log_lr` compares two counting processes (canary and stable
+  errors, or requests above a latency bound). Given the ``k`` events of a
+  period in which the canary served ``n`` requests and stable ``m``, the
+  canary's share is binomial with ``p = θ n / (θ n + m)`` (``θ`` the ratio of
+  their rates): the traffic share enters period by period, so evidence carries
+  across steps. Against the null ``θ <= 1 + δ`` the likelihood ratio to the
+  boundary is a supermartingale for every alternative ``θ > 1 + δ``; averaged
+  over a grid of them it is an e-process, and rejecting at ``E >= 1/alpha``
+  errs with probability at most ``alpha`` however many looks (Ville's
+  inequality). This is the counting-process approach of Lindon & Malek
+  (NeurIPS 2022).
+* :func:`rate_log_lr` is the one-sample version: the canary's rate against an SLO.
+
+Each comes with its mirror (null: at least as bad as the bound), whose
+rejection is positive evidence that the canary is fine: promotion needs it.
+Periods add up: the judge (``evidence``) sums the log-ratios of whole steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+
+GRID = 16
+Pair = tuple[np.ndarray, np.ndarray]
+"""Log-likelihood ratios per alternative: (evidence it is worse, evidence it is fine)."""
+
+
+def _grid_above(bound: float, top: float) -> np.ndarray:
+    return np.geomspace(bound * 1.05, max(top, bound * 1.1), GRID)
+
+
+def _grid_below(bound: float, bottom: float) -> np.ndarray:
+    return np.geomspace(max(bottom, bound * 1e-3), bound / 1.05, GRID)
+
+
+def e_value(log_lr: np.ndarray | list[float]) -> float:
+    """The mixture's e-value: the mean likelihood ratio over the grid."""
+    values = np.asarray(log_lr, dtype=float)
+    return math.exp(min(float(logsumexp(values)) - math.log(len(values)), 700.0))
+
+
+def ratio_log_lr(
+    delta: float, canary_events: float, canary_n: float, stable_events: float, stable_n: float
+) -> Pair:
+    """One period's evidence on the canary/stable rate ratio against ``1 + delta``."""
+    if canary_n <= 0 or stable_n <= 0 or canary_events + stable_events <= 0:
+        return np.zeros(GRID), np.zeros(GRID)  # no events: nothing to learn about the ratio
+    bound = 1 + delta
+    p0 = bound * canary_n / (bound * canary_n + stable_n)
+
+    def log_lr(thetas: np.ndarray) -> np.ndarray:
+        p = thetas * canary_n / (thetas * canary_n + stable_n)
+        return np.asarray(
+            canary_events * np.log(p / p0) + stable_events * np.log((1 - p) / (1 - p0))
+        )
+
+    return log_lr(_grid_above(bound, 20.0)), log_lr(_grid_below(bound, 0.2))
+
+
+def rate_log_lr(limit: float, events: float, n: float) -> Pair:
+    """One period's evidence on the canary's rate against ``limit``."""
+    if n <= 0 or not 0 < limit < 1:
+        return np.zeros(GRID), np.zeros(GRID)
+
+    def log_lr(rates: np.ndarray) -> np.ndarray:
+        rates = np.clip(rates, 1e-9, 1 - 1e-9)
+        return np.asarray(
+            events * np.log(rates / limit) + (n - events) * np.log((1 - rates) / (1 - limit))
+        )
+
+    return log_lr(_grid_above(limit, min(0.99, limit * 50))), log_lr(
+        _grid_below(limit, limit * 0.1)
+    )
