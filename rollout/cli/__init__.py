@@ -40,7 +40,7 @@ from rollout.cli.discover import (
 )
 from rollout.cli.kubectl import Ctx, connection, err, fail, out
 from rollout.cli.view import history_table, rollouts_table, status_panel
-from rollout.kube import KubeError, MeshClient, NotFound
+from rollout.kube import KubeError, NotFound, RoutingClient
 from rollout.kube.resources import virtual_services
 from rollout.mesh import MeshError, Target, validate_pair
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
@@ -118,7 +118,7 @@ def start(
         "--max-inconclusive": max_inconclusive,
     }
     ns = ctx.namespace
-    mesh = MeshClient(ctx.kube)
+    mesh = RoutingClient(ctx.kube)
     rollouts = ctx.rollouts()
     try:
         items, _ = ctx.kube.list(virtual_services(mesh.version), ns)

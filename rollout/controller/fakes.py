@@ -19,9 +19,9 @@ from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
-from rollout.kube.mesh import MeshDocs
-from rollout.kube.mtls import MtlsReport
 from rollout.kube.workloads import Readiness
+from rollout.mesh.istio import MeshDocs
+from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 
 Doc = dict[str, Any]

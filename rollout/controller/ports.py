@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from rollout.kube.mesh import MeshDocs
-from rollout.kube.mtls import MtlsReport
 from rollout.kube.workloads import Readiness
+from rollout.mesh.istio import MeshDocs
+from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 
 Doc = dict[str, Any]

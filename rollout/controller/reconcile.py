@@ -31,7 +31,6 @@ from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
 from rollout.engine_status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
-from rollout.kube.mesh import MeshDocs
 from rollout.mesh import (
     MeshError,
     Target,
@@ -42,6 +41,7 @@ from rollout.mesh import (
     validate_pair,
     weight_drift,
 )
+from rollout.mesh.istio import MeshDocs
 from rollout.model import (
     Condition,
     RolloutSpec,

@@ -41,15 +41,16 @@ from rollout.kube import (
     KubeError,
     LeaderElector,
     LeaseTiming,
-    MeshClient,
     NotLeader,
     RolloutClient,
+    RoutingClient,
     Watcher,
     WorkloadClient,
 )
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
+from rollout.kube.secrets import KubeSecrets
 from rollout.model import parse_duration
-from rollout.notify import ChannelFactory, KubeSecrets, QueueNotifier
+from rollout.notify import ChannelFactory, QueueNotifier
 
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
@@ -89,7 +90,7 @@ class Controller:
                 on_error=lambda channel: self.metrics.notify_errors.labels(channel).inc(),
             )
             self.notifier = self._delivery
-        self.mesh = MeshClient(self.kube, s.istio_version)
+        self.mesh = RoutingClient(self.kube, s.istio_version)
         self.elector: LeaderElector | None = None
         fence: Fence = AlwaysLeader()
         if s.leader_election:

@@ -1,7 +1,7 @@
 """The Kubernetes adapter: how we talk to the API server, and nothing else.
 
 ``KubeClient`` (any resource as dicts, retries, error translation), and one
-client per concern: ``MeshClient`` (VirtualService/DestinationRule with
+client per concern: ``RoutingClient`` (VirtualService/DestinationRule with
 preconditions), ``RolloutClient`` (our resource and its status),
 ``WorkloadClient`` (canary readiness, the pods' mTLS as ``MtlsReport``), ``EventRecorder``
 (exactly-once Events), ``Watcher`` (list + watch + relist on 410) and
@@ -13,11 +13,12 @@ from rollout.kube.client import KubeClient, Resource, RetryPolicy
 from rollout.kube.errors import Conflict, Forbidden, Invalid, KubeError, NotFound, Unavailable
 from rollout.kube.events import EventRecorder
 from rollout.kube.leader import LeaderElector, LeaseTiming, NotLeader
-from rollout.kube.mesh import MeshClient, MeshDocs, merge_diff
-from rollout.kube.mtls import MtlsReport
 from rollout.kube.rollouts import RolloutClient
+from rollout.kube.routing import RoutingClient, merge_diff
 from rollout.kube.watch import Watcher
 from rollout.kube.workloads import Readiness, WorkloadClient
+from rollout.mesh.istio import MeshDocs
+from rollout.mesh.mtls import MtlsReport
 
 __all__ = [
     "Conflict",
@@ -28,7 +29,6 @@ __all__ = [
     "KubeError",
     "LeaderElector",
     "LeaseTiming",
-    "MeshClient",
     "MeshDocs",
     "MtlsReport",
     "NotFound",
@@ -37,6 +37,7 @@ __all__ = [
     "Resource",
     "RetryPolicy",
     "RolloutClient",
+    "RoutingClient",
     "Unavailable",
     "Watcher",
     "WorkloadClient",

@@ -7,10 +7,11 @@ adapter that starts using a new resource or verb must add it here.
 from __future__ import annotations
 
 from rollout.kube.client import Resource
+from rollout.mesh.istio import NETWORKING, SECURITY
 from rollout.model import GROUP, PLURAL, VERSION
 
-ISTIO_NETWORKING = "networking.istio.io"
-ISTIO_SECURITY = "security.istio.io"
+ISTIO_NETWORKING = NETWORKING
+ISTIO_SECURITY = SECURITY
 DEFAULT_ISTIO_VERSION = "v1beta1"
 
 ROLLOUTS = Resource(GROUP, VERSION, PLURAL)

@@ -1,6 +1,6 @@
 """What the preflight needs to know about the cluster: is the canary workload
 ready, and do the service's pods require mutual TLS (read here, judged in
-``rollout.kube.mtls``).
+``rollout.mesh.mtls``).
 
 Reads only; the decision (block, warn) is the controller's.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 from rollout.kube.client import KubeClient
 from rollout.kube.errors import Forbidden, NotFound
-from rollout.kube.mtls import MtlsReport, Workload, assess
 from rollout.kube.resources import DEPLOYMENTS, peer_authentications
+from rollout.mesh.mtls import MtlsReport, Workload, assess
 
 
 @dataclass(frozen=True)

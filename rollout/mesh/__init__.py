@@ -8,6 +8,7 @@ the Kubernetes adapter reads and patches the documents.
 """
 
 from rollout.mesh.apply import MeshResult, apply_actions, in_sync
+from rollout.mesh.istio import MeshDocs, same_host, service_name, subset_labels, subset_version
 from rollout.mesh.outlier import (
     REPLACED_ANNOTATION,
     outlier_detection,
@@ -25,12 +26,13 @@ from rollout.mesh.routes import (
     weight_drift,
 )
 from rollout.mesh.target import MeshError, Target
-from rollout.mesh.validate import subset_version, validate_pair
+from rollout.mesh.validate import validate_pair
 
 __all__ = [
     "APPLIED_ANNOTATION",
     "HEADER_ROUTE_SUFFIX",
     "REPLACED_ANNOTATION",
+    "MeshDocs",
     "MeshError",
     "MeshResult",
     "Target",
@@ -41,8 +43,11 @@ __all__ = [
     "remove_header_route",
     "replaced_outlier_detection",
     "restore",
+    "same_host",
+    "service_name",
     "set_header_route",
     "set_weights",
+    "subset_labels",
     "subset_version",
     "tighten",
     "validate_pair",

@@ -11,10 +11,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from rollout.mesh.istio import NETWORKING, NETWORKING_VERSIONS, same_host
 from rollout.model import Problem, RolloutSpec, SpecError
 
-ISTIO_GROUP = "networking.istio.io"
-ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 Doc = dict[str, Any]
 
 
@@ -58,24 +57,11 @@ class Target:
         ...  "inventory-service.shop.svc.cluster.local", "inventory-service.other", "cart")]
         [True, True, True, False, False]
         """
-        return host is not None and _qualify(host, self.namespace) == _qualify(
-            self.host, self.namespace
-        )
+        return same_host(host, self.host, self.namespace)
 
     def is_subset(self, destination: Doc, subset: str) -> bool:
         dest = destination.get("destination") or {}
         return self.same_host(dest.get("host")) and dest.get("subset") == subset
-
-
-def _qualify(host: str, namespace: str) -> str:
-    parts = host.split(".")
-    if len(parts) == 1:
-        return f"{host}.{namespace}.svc.cluster.local"
-    if len(parts) == 2:
-        return f"{host}.svc.cluster.local"
-    if len(parts) == 3 and parts[2] == "svc":
-        return f"{host}.cluster.local"
-    return host
 
 
 def weight_of(entry: Doc, entries: list[Doc]) -> int:
@@ -95,10 +81,10 @@ def check_kind(doc: Doc, kind: str) -> None:
     group, _, version = api.partition("/")
     if doc.get("kind") != kind:
         raise fail(f"{kind}.kind", f"expected kind {kind}, got {doc.get('kind')!r}")
-    if group != ISTIO_GROUP or version not in ISTIO_VERSIONS:
+    if group != NETWORKING or version not in NETWORKING_VERSIONS:
         raise fail(
             f"{kind}.apiVersion",
-            f"{api!r} is not {ISTIO_GROUP}/ one of {', '.join(ISTIO_VERSIONS)}",
+            f"{api!r} is not {NETWORKING}/ one of {', '.join(NETWORKING_VERSIONS)}",
         )
 
 

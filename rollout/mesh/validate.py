@@ -7,22 +7,11 @@ at every reconcile, and by the CLI before it writes a Rollout.
 
 from __future__ import annotations
 
+from rollout.mesh.istio import VERSION_LABELS, subset_version
 from rollout.mesh.routes import managed_routes
 from rollout.mesh.shape import DESTINATION_RULE, VIRTUAL_SERVICE, check_shape
 from rollout.mesh.target import Doc, MeshError, Target, check_kind, name_of, weight_of
 from rollout.model import Problem
-
-# Istio reports ``destination_version`` from the first of these pod labels it finds.
-VERSION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version")
-
-
-def subset_version(dr: Doc, subset: str) -> str | None:
-    """The ``destination_version`` Istio reports for a subset's pods, from its labels."""
-    for entry in (dr.get("spec") or {}).get("subsets") or []:
-        if entry.get("name") == subset:
-            labels = entry.get("labels") or {}
-            return next((str(labels[k]) for k in VERSION_LABELS if labels.get(k)), None)
-    return None
 
 
 def _version_problems(dr: Doc, target: Target) -> list[Problem]:

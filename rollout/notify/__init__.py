@@ -6,7 +6,7 @@ the platform team's policy (``rollout.notify.policy``).
 """
 
 from rollout.notify.channels import DeliveryError, JsonWebhook, Refused, SlackBot, SlackWebhook
-from rollout.notify.config import ChannelFactory, KubeSecrets
+from rollout.notify.factory import ChannelFactory, Secrets
 from rollout.notify.messages import WEBHOOK_VERSION, release_of, webhook_payload
 from rollout.notify.notifier import QueueNotifier
 from rollout.notify.policy import DEFAULT_POLICY, NamespaceRules, NotificationPolicy
@@ -17,11 +17,11 @@ __all__ = [
     "ChannelFactory",
     "DeliveryError",
     "JsonWebhook",
-    "KubeSecrets",
     "NamespaceRules",
     "NotificationPolicy",
     "QueueNotifier",
     "Refused",
+    "Secrets",
     "SlackBot",
     "SlackWebhook",
     "release_of",

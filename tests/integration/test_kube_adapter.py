@@ -17,10 +17,10 @@ from rollout.kube import (
     Conflict,
     EventRecorder,
     KubeClient,
-    MeshClient,
     MeshDocs,
     NotFound,
     RolloutClient,
+    RoutingClient,
     Watcher,
     WorkloadClient,
 )
@@ -37,8 +37,8 @@ from tests.unit.istio import HOST, destination_rule, in_namespace, seed_vs, weig
 TIGHT = {"consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "5m"}
 
 
-def seed(cluster: Cluster, kube: KubeClient) -> MeshClient:
-    mesh = MeshClient(kube)
+def seed(cluster: Cluster, kube: KubeClient) -> RoutingClient:
+    mesh = RoutingClient(kube)
     kube.create(
         virtual_services(mesh.version),
         cluster.namespace,
@@ -94,7 +94,7 @@ def test_a_concurrent_edit_is_never_overwritten(cluster: Cluster) -> None:
     """A person edits the route between our read and write: 409, re-read, re-apply; both stay."""
     kube = cluster.kube()
     mesh = seed(cluster, kube)
-    person = MeshClient(cluster.kube("person"))
+    person = RoutingClient(cluster.kube("person"))
     calls: list[str] = []
 
     def transform(docs: MeshDocs) -> MeshDocs:
@@ -241,7 +241,7 @@ def test_watch_delivers_changes_within_a_second(cluster: Cluster) -> None:
         wait_for(lambda: seen)
         assert seen[0][0] == "SYNC"
         changed_at = time.monotonic()
-        out = MeshClient(cluster.kube("person")).update(
+        out = RoutingClient(cluster.kube("person")).update(
             cluster.namespace, "inventory-route", "inventory-dr", to_weight(target(cluster), 10)
         )
         wait_for(lambda: seen[-1][1] == out.virtual_service["metadata"]["resourceVersion"])
@@ -292,7 +292,7 @@ def test_watch_relists_when_its_version_is_gone(cluster: Cluster, tmp_path: Any)
     small = KubeAPI.start(history_limit=3)
     try:
         kube = KubeClient.connect(str(small.write_kubeconfig(tmp_path / "kc", "shop")))
-        mesh = MeshClient(kube)
+        mesh = RoutingClient(kube)
         kube.create(virtual_services("v1"), "shop", seed_vs())
         kube.create(destination_rules("v1"), "shop", destination_rule())
         seen: list[tuple[str, str]] = []

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rollout.kube import LeaderElector, LeaseTiming, MeshClient, MeshDocs, NotLeader
+from rollout.kube import LeaderElector, LeaseTiming, MeshDocs, NotLeader, RoutingClient
 from rollout.kube.resources import LEASES, destination_rules, virtual_services
 from rollout.mesh import Target, set_weights
 from tests.integration.conftest import Cluster
@@ -143,7 +143,7 @@ def test_weight_changes_land_exactly_once_under_faults(cluster: Cluster) -> None
     a sequence of 100 weight changes all land, each exactly once, in order."""
     api = cluster.emulator
     kube = cluster.kube("controller")
-    mesh = MeshClient(kube)
+    mesh = RoutingClient(kube)
     ns = cluster.namespace
     kube.create(virtual_services(mesh.version), ns, in_namespace(seed_vs(), ns))
     kube.create(destination_rules(mesh.version), ns, in_namespace(destination_rule(), ns))
@@ -184,7 +184,7 @@ def test_a_409_storm_delays_but_does_not_lose_a_change(cluster: Cluster) -> None
     """Half the writes refused with 409: each update re-reads, re-applies and lands."""
     api = cluster.emulator
     kube = cluster.kube("stormy")
-    mesh = MeshClient(kube, conflict_attempts=30)
+    mesh = RoutingClient(kube, conflict_attempts=30)
     ns = cluster.namespace
     kube.create(virtual_services(mesh.version), ns, in_namespace(seed_vs(), ns))
     kube.create(destination_rules(mesh.version), ns, in_namespace(destination_rule(), ns))

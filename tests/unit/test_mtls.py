@@ -1,4 +1,4 @@
-"""How PeerAuthentications apply to a service's pods (rollout.kube.mtls.assess), as a table:
+"""How PeerAuthentications apply to a service's pods (rollout.mesh.mtls.assess), as a table:
 precedence of workload, namespace and mesh policies, UNSET inheritance, port-level
 exceptions on the ports the pods serve, and what is said when something is unreadable."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rollout.kube.mtls import MtlsReport, Workload, assess
+from rollout.mesh.mtls import MtlsReport, Workload, assess
 
 V1 = Workload("inventory-v1", {"app": "inventory", "version": "v1"}, frozenset({8080}))
 V2 = Workload("inventory-v2", {"app": "inventory", "version": "v2"}, frozenset({8080}))

@@ -10,13 +10,13 @@ import pytest
 
 from rollout.controller.settings import Settings
 from rollout.kube import Forbidden, NotFound
+from rollout.kube.secrets import KubeSecrets, SecretUnreadable
 from rollout.model import Notifications, SecretKeyRef
 from rollout.notify import (
     DEFAULT_POLICY,
     ChannelFactory,
     DeliveryError,
     JsonWebhook,
-    KubeSecrets,
     NotificationPolicy,
     Refused,
     SlackBot,
@@ -224,9 +224,9 @@ def b64(raw: bytes) -> str:
     ids=["non-utf8", "not-base64", "no-key", "not-found", "forbidden", "other-error"],
 )
 def test_bad_secrets_are_named_never_shown(kube: Kube, words: str) -> None:
-    """KubeSecrets: every failure is a DeliveryError naming the Secret and key only."""
+    """KubeSecrets: every failure is a SecretUnreadable naming the Secret and key only."""
     secrets = KubeSecrets(kube, "meshrollout")  # type: ignore[arg-type]
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(SecretUnreadable) as caught:
         secrets.get(SecretKeyRef(name="slack", key="token"))
     assert f"secret meshrollout/slack {words}" in str(caught.value)
     assert TOKEN not in str(caught.value)

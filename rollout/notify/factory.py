@@ -1,7 +1,8 @@
 """From a Rollout's ``spec.notifications`` to the channels that carry its events.
 
 Tokens and webhook URLs come from a Secret in the controller's own namespace
-(``secretRef``), read through the Kubernetes adapter and cached briefly; they
+(``secretRef``), read through the :class:`Secrets` port (the Kubernetes adapter's
+``KubeSecrets``, which caches them briefly); they
 live only inside the channel objects and are never logged or written back.
 Before any Secret is read, the platform team's policy (``rollout.notify.policy``)
 must allow the rollout's namespace the channel and keys it names. A value that is
@@ -11,14 +12,9 @@ message naming the Secret and key, never the value.
 
 from __future__ import annotations
 
-import base64
 import re
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from rollout.kube import Forbidden, KubeClient, NotFound
-from rollout.kube.resources import SECRETS
 from rollout.model import Notifications, SecretKeyRef
 from rollout.notify.channels import (
     Channel,
@@ -34,41 +30,23 @@ _URL = re.compile(r"^https?://[!-~]+$")  # printable ASCII, no spaces
 _TOKEN = re.compile(r"^[!-~]+$")
 
 
-class KubeSecrets:
-    """Reads one key of a Secret in one namespace, caching it for ``ttl_s``."""
+class Secrets(Protocol):
+    """The port notifications read Secrets through (``rollout.kube.secrets.KubeSecrets``).
 
-    def __init__(
-        self,
-        kube: KubeClient,
-        namespace: str,
-        ttl_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.kube, self.namespace, self.ttl_s, self.clock = kube, namespace, ttl_s, clock
-        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
+    ``get`` returns one key's value; it raises a ``LookupError`` whose text names the
+    Secret and key (never the value) when it cannot.
+    """
 
-    def get(self, ref: SecretKeyRef) -> str:
-        cached = self._cache.get((ref.name, ref.key))
-        if cached is not None and self.clock() - cached[0] < self.ttl_s:
-            return cached[1]
-        where = f"secret {self.namespace}/{ref.name} key {ref.key}"
-        try:
-            secret = self.kube.get(SECRETS, self.namespace, ref.name)
-        except NotFound:
-            raise DeliveryError(f"{where}: not found") from None
-        except Forbidden:
-            raise DeliveryError(f"{where}: not allowed (the chart grants one Secret)") from None
-        except Exception as error:  # any other failure: its type only, never its text
-            raise DeliveryError(f"{where}: {type(error).__name__}") from None
-        raw = (secret.get("data") or {}).get(ref.key)
-        if raw is None:
-            raise DeliveryError(f"{where}: no such key")
-        try:
-            value = base64.b64decode(str(raw), validate=True).decode("utf-8").strip()
-        except ValueError:  # not base64, or not UTF-8: say so, never show the bytes
-            raise DeliveryError(f"{where}: the value is not UTF-8 text") from None
-        self._cache[(ref.name, ref.key)] = (self.clock(), value)
-        return value
+    def get(self, ref: SecretKeyRef) -> str: ...
+
+
+def _read(secrets: Secrets, ref: SecretKeyRef) -> str:
+    try:
+        return secrets.get(ref)
+    except LookupError as error:  # ours: its text names the Secret and key only
+        raise DeliveryError(str(error)) from None
+    except Exception as error:  # anything else: its type only, never its text
+        raise DeliveryError(f"{_where(ref)}: {type(error).__name__}") from None
 
 
 def _where(ref: SecretKeyRef) -> str:
@@ -94,7 +72,7 @@ class ChannelFactory:
 
     def __init__(
         self,
-        secrets: Any,
+        secrets: Secrets,
         slack_base_url: str = "https://slack.com/api/",
         policy: NotificationPolicy = DEFAULT_POLICY,
     ) -> None:
@@ -114,7 +92,7 @@ class ChannelFactory:
         channels: list[Channel] = []
         slack = notifications.slack
         if slack is not None:
-            secret = self.secrets.get(slack.secret_ref)
+            secret = _read(self.secrets, slack.secret_ref)
             if slack.mode == "bot":
                 secret = _token(secret, slack.secret_ref)
                 channel = slack.channel or ""
@@ -129,6 +107,6 @@ class ChannelFactory:
                 channels.append(SlackWebhook(_url(secret, slack.secret_ref, field)))
         webhook = notifications.webhook
         if webhook is not None:
-            url = _url(self.secrets.get(webhook.secret_ref), webhook.secret_ref, "a webhook")
+            url = _url(_read(self.secrets, webhook.secret_ref), webhook.secret_ref, "a webhook")
             channels.append(JsonWebhook(url))
         return channels

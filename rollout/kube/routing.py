@@ -3,7 +3,7 @@ a concurrent edit.
 
 Each write is a merge patch of exactly what changed, carrying the
 ``resourceVersion`` that was read: if a person or a GitOps tool changed the
-document in between, the API server answers 409, and :meth:`MeshClient.update`
+document in between, the API server answers 409, and :meth:`RoutingClient.update`
 reads both documents again and re-applies the caller's transform (a pure
 function from ``rollout.mesh``) before trying again. The adapter never decides
 what the documents should say.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from rollout.kube.client import KubeClient
@@ -25,6 +24,7 @@ from rollout.kube.resources import (
     destination_rules,
     virtual_services,
 )
+from rollout.mesh.istio import MeshDocs, hosts_of, same_host
 
 Doc = dict[str, Any]
 
@@ -49,19 +49,11 @@ def merge_diff(old: Any, new: Any) -> Any:
     return patch
 
 
-@dataclass(frozen=True)
-class MeshDocs:
-    """A VirtualService and its DestinationRule, as read together."""
-
-    virtual_service: Doc
-    destination_rule: Doc
-
-
 def _name(doc: Doc) -> str:
     return str(doc["metadata"]["name"])
 
 
-class MeshClient:
+class RoutingClient:
     """The Istio documents of one service, read and patched with preconditions."""
 
     def __init__(
@@ -104,8 +96,7 @@ class MeshClient:
         if name:
             return self.kube.get(res, namespace, name)
         items, _ = self.kube.list(res, namespace)
-        short = host.split(".")[0]
-        found = [d for d in items if any(h.split(".")[0] == short for h in hosts_of(d))]
+        found = [d for d in items if any(same_host(h, host, namespace) for h in hosts_of(d))]
         if len(found) == 1:
             return found[0]
         if not found:
@@ -118,7 +109,7 @@ class MeshClient:
             "VirtualService",
             namespace,
             name,
-            lambda d: list((d.get("spec") or {}).get("hosts") or []),
+            hosts_of,
             host,
         )
 
@@ -127,7 +118,7 @@ class MeshClient:
             "DestinationRule",
             namespace,
             name,
-            lambda d: [str((d.get("spec") or {}).get("host", ""))],
+            hosts_of,
             host,
         )
 

@@ -1,0 +1,104 @@
+"""What we know about Istio, in one place: API groups, hosts, subsets and versions.
+
+Pure facts and lookups, no decisions: which API group and versions hold a
+VirtualService, when two host names mean the same service, which pod labels a
+subset selects and which ``destination_version`` Istio reports for them, and
+the pair of documents a rollout works on. Used by the mesh transforms, the
+Kubernetes adapter (to find the documents of a host), the reconciler and the
+CLI; a new traffic API gets a module like this one beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Doc = dict[str, Any]
+
+NETWORKING = "networking.istio.io"
+NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+SECURITY = "security.istio.io"
+ROOT_NAMESPACE = "istio-system"
+# Istio reports ``destination_version`` from the first of these pod labels it finds.
+VERSION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version")
+
+
+@dataclass(frozen=True)
+class MeshDocs:
+    """The VirtualService and DestinationRule a rollout moves traffic with."""
+
+    virtual_service: Doc
+    destination_rule: Doc
+
+
+def qualify(host: str, namespace: str) -> str:
+    """A service host as Istio resolves it in ``namespace``: the fully qualified name.
+
+    >>> [qualify(h, "shop") for h in ("cart", "cart.shop", "cart.shop.svc", "cart.example.com")]
+    ['cart.shop.svc.cluster.local', 'cart.shop.svc.cluster.local', \
+'cart.shop.svc.cluster.local', 'cart.example.com']
+    """
+    parts = host.split(".")
+    if len(parts) == 1:
+        return f"{host}.{namespace}.svc.cluster.local"
+    if len(parts) == 2:
+        return f"{host}.svc.cluster.local"
+    if len(parts) == 3 and parts[2] == "svc":
+        return f"{host}.cluster.local"
+    return host
+
+
+def same_host(a: object, b: object, namespace: str) -> bool:
+    """True when two host names, short or qualified, mean the same service in ``namespace``.
+
+    >>> [same_host("inventory-service", h, "shop") for h in ("inventory-service.shop",
+    ...  "inventory-service.shop.svc.cluster.local", "inventory-service.other", "cart")]
+    [True, True, False, False]
+    """
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return qualify(a, namespace) == qualify(b, namespace)
+
+
+def service_name(host: str) -> str:
+    """``destination_service_name`` as Istio reports it: the host's first DNS label."""
+    return host.split(".")[0]
+
+
+def hosts_of(doc: Doc) -> list[str]:
+    """The hosts a VirtualService routes, or the one a DestinationRule is for."""
+    spec = doc.get("spec") or {}
+    if "hosts" in spec or doc.get("kind") == "VirtualService":
+        return [h for h in spec.get("hosts") or [] if isinstance(h, str)]
+    host = spec.get("host")
+    return [host] if isinstance(host, str) else []
+
+
+def subset_labels(dr: Doc, subset: str) -> dict[str, str] | None:
+    """The pod labels a DestinationRule subset selects; None when there is no such subset."""
+    for entry in (dr.get("spec") or {}).get("subsets") or []:
+        if isinstance(entry, dict) and entry.get("name") == subset:
+            return {str(k): str(v) for k, v in (entry.get("labels") or {}).items()}
+    return None
+
+
+def subset_version(dr: Doc, subset: str) -> str | None:
+    """The ``destination_version`` Istio reports for a subset's pods, from its labels."""
+    labels = subset_labels(dr, subset) or {}
+    return next((labels[k] for k in VERSION_LABELS if labels.get(k)), None)
+
+
+__all__ = [
+    "NETWORKING",
+    "NETWORKING_VERSIONS",
+    "ROOT_NAMESPACE",
+    "SECURITY",
+    "VERSION_LABELS",
+    "MeshDocs",
+    "hosts_of",
+    "qualify",
+    "same_host",
+    "service_name",
+    "subset_labels",
+    "subset_version",
+]
