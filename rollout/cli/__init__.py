@@ -316,8 +316,8 @@ def abort(ctx: Ctx, name: str) -> None:
     _patch(ctx, name, _command("abort"), "abort requested")
 
 
+from rollout.cli.controller import controller  # noqa: E402
 from rollout.cli.lab import demo, lab  # noqa: E402  (registers the subcommands)
-from rollout.cli.service import controller  # noqa: E402
 
 main.add_command(controller)
 main.add_command(lab)

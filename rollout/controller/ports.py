@@ -1,15 +1,19 @@
 """The controller's ports: each I/O concern behind a small interface.
 
-The Kubernetes adapter (``rollout.kube``) implements them for real; tests of
-the service use the fakes in ``rollout.controller.fakes``. Notifications have a
-do-nothing implementation until a notifier is configured.
+The adapters (``rollout.kube``, ``rollout.notify``, ``rollout.analysis.prometheus``)
+implement them for real, wired together by ``rollout.controller.wiring``; tests of
+the service use the fakes in ``rollout.controller.fakes``. Notifications, leader
+election and watches have do-nothing implementations here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
+from rollout.analysis.observations import Observation, Unavailable
+from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
 from rollout.mesh.istio import MeshDocs
 from rollout.mesh.mtls import MtlsReport
@@ -89,6 +93,50 @@ class Fence(Protocol):
     def fence(self) -> None: ...
 
 
+class Leader(Fence, Protocol):
+    """Leader election: who may act, told through callbacks; the fence is its own."""
+
+    def is_leader(self) -> bool: ...
+
+    def begin(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
+        """Start campaigning; ``on_started``/``on_stopped`` as the lease is won and lost."""
+        ...
+
+    def end(self) -> None:
+        """Stop campaigning and give the lease back."""
+        ...
+
+
+class Loop(Protocol):
+    """Something that runs on its own thread: a watch, the notification queue."""
+
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+class Watch(Loop, Protocol):
+    """A watch of one kind of object; ``synced`` once it has listed them all."""
+
+    def synced(self) -> bool: ...
+
+
+WatchKind = str  # "rollouts", "virtualservices" or "destinationrules"
+Handler = Callable[[str, Doc], None]
+
+
+class Watches(Protocol):
+    """Starts watches: ``handler(event_type, object)`` for every change of ``kind``."""
+
+    def watch(self, kind: WatchKind, handler: Handler, namespace: str | None) -> Watch: ...
+
+
+class Source(Protocol):
+    """Prometheus: one observation (or Unavailable) per ask, keyed by ``ask.key``."""
+
+    def observe(self, asks: list[Ask], at: datetime) -> dict[str, Observation | Unavailable]: ...
+
+
 class NoNotifier:
     """The do-nothing notifier: no channel configured."""
 
@@ -103,7 +151,34 @@ class NoNotifier:
 
 
 class AlwaysLeader:
-    """The fence of a single replica without leader election."""
+    """A single replica without leader election: always leading, the fence never closes."""
 
     def fence(self) -> None:
         return None
+
+    def is_leader(self) -> bool:
+        return True
+
+    def begin(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
+        on_started()
+
+    def end(self) -> None:
+        return None
+
+
+class NoWatches:
+    """No watches (tests that drive the controller by hand): nothing is ever told."""
+
+    def watch(self, kind: WatchKind, handler: Handler, namespace: str | None) -> Watch:
+        return _Idle()
+
+
+class _Idle:
+    def alive(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        return None
+
+    def synced(self) -> bool:
+        return True

@@ -1,6 +1,6 @@
 """Keeping one rollout's failure with that rollout, and the controller's threads alive.
 
-Called by ``rollout.controller.service``: every reconcile and every evaluation
+Called by ``rollout.controller.loop``: every reconcile and every evaluation
 of one rollout runs inside a per-rollout boundary that turns any exception into
 a :class:`Crash` description (what and where, never the exception's text, which
 may carry a secret or a tenant's input), and a :class:`Backoff` that says when

@@ -1,7 +1,7 @@
 """The controller's work queue: which rollouts to reconcile next, and with which evaluation.
 
 Filled by the watches, the evaluation ticks and retries in
-``rollout.controller.service``; drained by its one worker.
+``rollout.controller.loop``; drained by its one worker.
 """
 
 from __future__ import annotations

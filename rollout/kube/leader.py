@@ -168,3 +168,12 @@ class LeaderElector:
         thread = threading.Thread(target=self.run, kwargs=callbacks, name="leader", daemon=True)
         thread.start()
         return thread
+
+    def begin(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
+        """The controller's Leader port: campaign on a thread of its own."""
+        self.start(on_started=on_started, on_stopped=on_stopped)
+
+    def end(self) -> None:
+        """The controller's Leader port: stop campaigning, give the lease back."""
+        self.stopping.set()
+        self.release()

@@ -69,6 +69,10 @@ class Watcher:
         except Exception:  # the consumer's bug or a malformed object: counted, watch goes on
             self.handler_errors += 1
 
+    def synced(self) -> bool:
+        """Listed everything once (the consumer's picture is complete)."""
+        return self.relists > 0
+
     def alive(self) -> bool:
         """Running, or asked to stop (for a health check)."""
         return self.stopping.is_set() or (self._thread is not None and self._thread.is_alive())

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.controller.fakes import evaluation
-from rollout.controller.service import Controller
 from rollout.controller.settings import Settings
+from rollout.controller.wiring import connect
 from rollout.kube import KubeClient
 from rollout.lab.kubeapi import KubeAPI
 from rollout.lab.prometheus import free_port
@@ -46,7 +46,7 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
             metrics_port=0,
         )
         kube = KubeClient.connect(str(kubeconfig), identity=IDENTITY)
-        controller = Controller(
+        controller = connect(
             settings, kube, PrometheusSource(settings.prometheus_url, timeout_s=0.2, retries=0)
         )
         controller.start()

@@ -21,10 +21,11 @@ import pytest
 from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask
+from rollout.controller.loop import Controller
 from rollout.controller.ports import NoNotifier
 from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler
-from rollout.controller.service import Controller
 from rollout.controller.settings import Settings
+from rollout.controller.wiring import connect
 from rollout.kube import KubeClient
 from rollout.kube.resources import EVENTS, ROLLOUTS
 from rollout.lab.kubeapi import KubeAPI
@@ -71,7 +72,7 @@ def world(tmp_path: Path) -> Iterator[tuple[KubeAPI, KubeClient]]:
 def _controller(kube: KubeClient) -> Controller:
     settings = Settings(leader_election=False, tick_s=0.1, resync_s=1, metrics_port=0)
     source = cast(PrometheusSource, SteadySource())
-    return Controller(settings, kube, source, notifier=NoNotifier()).start()
+    return connect(settings, kube, source, notifier=NoNotifier()).start()
 
 
 def _status(kube: KubeClient, namespace: str) -> dict[str, Any]:

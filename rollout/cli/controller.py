@@ -9,9 +9,9 @@ from types import FrameType
 import click
 
 from rollout.analysis.prometheus import PrometheusSource
-from rollout.controller.service import Controller
 from rollout.controller.settings import Settings
 from rollout.controller.telemetry import configure_logging
+from rollout.controller.wiring import connect
 from rollout.kube import KubeClient, KubeError
 
 
@@ -57,7 +57,7 @@ def controller(**flags: object) -> None:
     except KubeError as error:
         raise click.ClickException(str(error)) from error
     source = PrometheusSource(settings.prometheus_url, timeout_s=settings.prometheus_timeout_s)
-    service = Controller(settings, kube, source)
+    service = connect(settings, kube, source)
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

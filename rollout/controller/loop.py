@@ -4,8 +4,8 @@
   queue, so spec edits, CLI commands and hand edits of the weights are acted
   on within a second.
 * An APScheduler job ticks every ``tick_s``: it collects the rollouts whose
-  evaluation is due, asks Prometheus for all of them in one batch, judges each,
-  and queues each observation for its rollout's reconcile, which judges it.
+  evaluation is due, asks Prometheus for all of them in one batch, and queues
+  each observation for its rollout's reconcile, which judges it.
 * One worker takes keys off the queue and reconciles them one at a time
   (``rollout.controller.reconcile``), only while this replica leads.
 * SIGTERM: finish the reconcile in flight, stop, release the lease.
@@ -17,40 +17,25 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Unavailable
-from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, Check
-from rollout.controller.ports import AlwaysLeader, Fence, Notifier
+from rollout.controller.ports import AlwaysLeader, Leader, NoWatches, Source, Watch, Watches
 from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler, Result
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
-from rollout.kube import (
-    Conflict,
-    EventRecorder,
-    KubeClient,
-    KubeError,
-    LeaderElector,
-    LeaseTiming,
-    NotLeader,
-    RolloutClient,
-    RoutingClient,
-    Watcher,
-    WorkloadClient,
-)
-from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
-from rollout.kube.secrets import KubeSecrets
+from rollout.kube import Conflict, KubeError, NotLeader
+from rollout.mesh import service_name
 from rollout.model import parse_duration
-from rollout.notify import ChannelFactory, QueueNotifier
 
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
@@ -66,53 +51,48 @@ class Known:
     step_key: tuple[int, int | None] = (0, None)
 
 
-@dataclass
+@runtime_checkable
+class _Running(Protocol):
+    """A notifier with a thread of its own (the notification queue)."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+    def alive(self) -> bool: ...
+
+
 class Controller:
-    """Wires the adapters, the reconciler, the schedule and the watches together."""
+    """The schedule, the watches and the worker around one :class:`Reconciler`.
 
-    settings: Settings
-    kube: KubeClient
-    source: PrometheusSource
-    notifier: Notifier | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    Built from ports: ``rollout.controller.wiring.connect`` gives it the real
+    adapters; tests give it the fakes of ``rollout.controller.fakes`` and drive
+    :meth:`tick` and :meth:`work_once` by hand.
+    """
 
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.metrics = Metrics()
-        self.queue = WorkQueue()
-        self._delivery: QueueNotifier | None = None
-        if self.notifier is None:
-            secrets = KubeSecrets(self.kube, s.secrets_namespace)
-            factory = ChannelFactory(secrets, s.slack_base_url, s.notifications_policy)
-            self._delivery = QueueNotifier(
-                factory,
-                on_delivered=self.queue.put,
-                on_error=lambda channel: self.metrics.notify_errors.labels(channel).inc(),
-            )
-            self.notifier = self._delivery
-        self.mesh = RoutingClient(self.kube, s.istio_version)
-        self.elector: LeaderElector | None = None
-        fence: Fence = AlwaysLeader()
-        if s.leader_election:
-            timing = LeaseTiming(s.lease_duration_s, s.renew_deadline_s, s.retry_period_s)
-            self.elector = LeaderElector(
-                self.kube, s.lease_namespace, s.lease_name, s.identity, timing
-            )
-            fence = self.elector
-        self.reconciler = Reconciler(
-            RolloutClient(self.kube),
-            self.mesh,
-            WorkloadClient(self.kube, self.mesh.version),
-            EventRecorder(self.kube, s.identity),
-            self.notifier,
-            fence,
-            self.clock,
-            mtls_floor=s.mtls_preflight,
-        )
+    def __init__(
+        self,
+        settings: Settings,
+        reconciler: Reconciler,
+        source: Source,
+        leader: Leader | None = None,
+        watches: Watches | None = None,
+        metrics: Metrics | None = None,
+        queue: WorkQueue | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings, self.reconciler, self.source = settings, reconciler, source
+        self.leader: Leader = leader or AlwaysLeader()
+        self.watches: Watches = watches or NoWatches()
+        self.metrics = metrics or Metrics()
+        self.queue = queue or WorkQueue()
+        self.clock = clock
+        notifier = reconciler.notifier
+        self._delivery = notifier if isinstance(notifier, _Running) else None
         self.keys: set[Key] = set()  # every Rollout the watches have shown us
         self.known: dict[Key, Known] = {}
         self.stopping = threading.Event()
-        self.watchers: list[Watcher] = []
+        self.watchers: list[Watch] = []
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.backoff = Backoff()  # reconciles
         self.evaluation_backoff = Backoff()
@@ -122,11 +102,11 @@ class Controller:
 
     # -- state ---------------------------------------------------------------------
     def leading(self) -> bool:
-        return self.elector is None or self.elector.is_leader()
+        return self.leader.is_leader()
 
     def ready(self) -> bool:
         """Started, and every watch has listed once (the caches are warm)."""
-        return bool(self.watchers) and all(w.relists > 0 for w in self.watchers)
+        return bool(self.watchers) and all(w.synced() for w in self.watchers)
 
     def healthy(self) -> bool:
         """Every long-lived loop is alive: worker, scheduler, watches, notifications."""
@@ -142,17 +122,11 @@ class Controller:
     def start(self) -> Controller:
         s = self.settings
         namespaces: list[str | None] = list(s.namespaces) or [None]
-        version = self.mesh.version
         for ns in namespaces:
-            self.watchers.append(
-                Watcher(self.kube, ROLLOUTS, self._on_rollout, ns, s.watch_timeout_s).start()
-            )
-            for res in (virtual_services(version), destination_rules(version)):
-                self.watchers.append(
-                    Watcher(self.kube, res, self._on_mesh, ns, s.watch_timeout_s).start()
-                )
-        if self.elector is not None:
-            self.elector.start(on_started=self._on_leading, on_stopped=self._on_stopped_leading)
+            self.watchers.append(self.watches.watch("rollouts", self._on_rollout, ns))
+            for kind in ("virtualservices", "destinationrules"):
+                self.watchers.append(self.watches.watch(kind, self._on_mesh, ns))
+        self.leader.begin(self._on_leading, self._on_stopped_leading)
         self.scheduler.add_job(
             self.tick, "interval", seconds=s.tick_s, max_instances=1, coalesce=True, id="evaluate"
         )
@@ -175,11 +149,9 @@ class Controller:
             self._worker.join(timeout=30)
         if self._delivery is not None:
             self._delivery.stop()
-        if self.elector is not None:
-            self.elector.stopping.set()
-            self.elector.release()
+        self.leader.end()
         for watcher in self.watchers:
-            watcher.stopping.set()
+            watcher.stop()
         log.info("controller stopped")
 
     def _loop_crashed(self, thread: str, crash: Crash) -> None:
@@ -305,7 +277,7 @@ class Controller:
         interval = max(1, round(parse_duration(spec.analysis.interval).total_seconds()))
         if now - status.step_started_at < timedelta(seconds=interval):
             return None  # the window must lie inside the step: only data from its weight
-        service = spec.service.split(".")[0]
+        service = service_name(spec.service)
         checks = tuple(
             Check(c.name, c.query, c.namespace_label) for c in spec.analysis.custom_checks
         )
@@ -325,13 +297,17 @@ class Controller:
     # -- the worker --------------------------------------------------------------------
     def work(self) -> None:
         while not self.stopping.is_set():
-            item = self.queue.get(timeout=0.2)
-            if item is None:
-                continue
-            key, evaluation = item
-            if not self.leading():
-                continue
+            self.work_once(timeout=0.2)
+
+    def work_once(self, timeout: float = 0.0) -> bool:
+        """Reconcile the next ready key, if one comes within ``timeout``; True if one did."""
+        item = self.queue.get(timeout=timeout)
+        if item is None:
+            return False
+        key, evaluation = item
+        if self.leading():
             self._reconcile(key, evaluation)
+        return True
 
     def _reconcile(self, key: Key, evaluation: Evaluation | None) -> None:
         """Reconcile one rollout inside its boundary: whatever it raises stays with it."""
