@@ -29,7 +29,7 @@ from rollout.analysis.judges import Evaluation, judge
 from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
-from rollout.engine_status import conditions
+from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.mesh import (
     MeshError,

@@ -10,9 +10,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = [
-    ROOT / "rollout" / "engine.py",
-    ROOT / "rollout" / "engine_status.py",
+    *sorted((ROOT / "rollout" / "engine").glob("*.py")),
     ROOT / "rollout" / "actions.py",
+    *(
+        ROOT / "rollout" / "analysis" / f"{name}.py"
+        for name in (
+            "judges",
+            "verdicts",
+            "threshold",
+            "sequential",
+            "evalues",
+            "observations",
+            "queries",
+            "promql",
+        )
+    ),
     *sorted((ROOT / "rollout" / "mesh").glob("*.py")),
     *sorted((ROOT / "rollout" / "model").glob("*.py")),
     *sorted((ROOT / "strategies").glob("*.py")),

@@ -30,44 +30,23 @@ from typing import Literal
 
 import strategies
 from rollout.actions import (
-    Action,
     Effect,
-    MeshAction,
     NotifyEvent,
-    SetHeaderRoute,
-    SetOutlierDetection,
-    SetWeights,
     record_event,
 )
 from rollout.actions import notify as notify_effect
-from rollout.engine_status import conditions, history_entry
+from rollout.engine.mesh_state import desired_mesh
+from rollout.engine.run_spec import as_applied
+from rollout.engine.status import conditions, history_entry
+from rollout.engine.types import Decision, Observed
 from rollout.model import (
     MetricVerdict,
-    PendingEffect,
     RolloutSpec,
     RolloutStatus,
     Verdict,
     parse_duration,
 )
 from rollout.model.status import PauseReason, RollbackReason
-
-MESH_ACTIONS = (SetWeights, SetHeaderRoute, SetOutlierDetection)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The engine's answer: the status to write, then the actions to apply."""
-
-    status: RolloutStatus
-    actions: tuple[Action, ...] = ()
-
-    @property
-    def mesh(self) -> list[MeshAction]:
-        return [a for a in self.actions if isinstance(a, MESH_ACTIONS)]
-
-    @property
-    def effects(self) -> list[Effect]:
-        return [a for a in self.actions if isinstance(a, PendingEffect)]
 
 
 @dataclass
@@ -111,34 +90,6 @@ class _Turn:
                     outlier_detection=tightened if s.outlier_tightened else None,
                 )
             )
-
-
-@dataclass(frozen=True)
-class Observed:
-    """Everything the reconcile saw before deciding, in one value.
-
-    ``verdict``: the judge's answer on this step (None when the call comes from a
-    watch event, not an evaluation). ``canary_ready``: the canary workload can take
-    traffic. ``problem``: what is wrong with the mesh documents (the rollout stops
-    without touching them, see :func:`invalid`); ``spec_problem``: why the spec
-    does not validate (with ``spec`` None). ``generation``: the resource's.
-    ``drift``: someone changed the managed weights by hand since we set them.
-    ``mesh_in_sync``: the mesh, as read, is what the status asks for
-    (:func:`desired_mesh`): a step's clock starts only then (:func:`_clock_step`).
-    ``refused``: why the resource's spec is not followed (:func:`spec_in_force`;
-    ``spec`` is then the run's own, and the canary is held and still judged).
-    ``warning``: what the preflight found worth telling but not blocking.
-    """
-
-    verdict: Verdict | None = None
-    canary_ready: bool = True
-    problem: str | None = None
-    spec_problem: str | None = None
-    generation: int | None = None
-    drift: bool = False
-    mesh_in_sync: bool = True
-    refused: str | None = None
-    warning: str | None = None
 
 
 NOTHING_NEW = Observed()
@@ -185,50 +136,9 @@ def decide(
         _judge(turn, verdict)
     _clock_step(turn, status, mesh_in_sync)
     if turn.status.phase in ("Progressing", "Paused"):
-        turn.update(applied_spec=_as_applied(spec))
+        turn.update(applied_spec=as_applied(spec))
     turn.update(conditions=conditions(turn.status, now))
     return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
-
-
-def spec_in_force(
-    spec: RolloutSpec | None, problem: str | None, status: RolloutStatus
-) -> tuple[RolloutSpec | None, str | None]:
-    """The spec a rollout follows now, and why the resource's spec is refused (or None).
-
-    While the canary carries traffic (a run past its start, not over), the run
-    keeps the last spec it accepted (``status.appliedSpec``) when the resource's
-    spec is invalid, or names another pair of subsets: the canary stays where it
-    is and is still judged, and nothing is left on the route untracked. An
-    ``abort`` in the new spec is still obeyed. Otherwise: the resource's spec
-    (None with ``problem`` when it is invalid: :func:`invalid` applies).
-    """
-    carrying = status.phase in ("Progressing", "Paused") and status.step_index is not None
-    if not carrying or status.applied_spec is None:
-        return spec, problem
-    try:
-        applied = RolloutSpec.model_validate(status.applied_spec)
-    except ValueError:
-        return spec, problem  # written by another version of us: the resource's spec it is
-    if spec is None:
-        return applied, f"the spec is invalid ({problem})"
-    pair, running = (
-        (spec.stable_subset, spec.canary_subset),
-        (status.stable_subset, status.canary_subset),
-    )
-    if pair != running:
-        message = (
-            f"spec.stableSubset/canarySubset changed from {'/'.join(map(str, running))} to "
-            f"{'/'.join(pair)} during a run: abort this run first (rollout abort), "
-            "or set them back"
-        )
-        return applied.model_copy(update={"command": spec.command}), message
-    return spec, None
-
-
-def _as_applied(spec: RolloutSpec) -> dict[str, object]:
-    wire = spec.wire()
-    wire.pop("command", None)  # commands are consumed by id, never replayed from here
-    return wire
 
 
 def _hold_refused(turn: _Turn, verdict: Verdict | None, why: str, mesh_in_sync: bool) -> None:
@@ -555,26 +465,3 @@ def _roll_back(turn: _Turn, reason: RollbackReason, message: str, verdict: Verdi
         pause_reason=None,
     )
     turn.transition("rolled back", message, "RolledBack", "rolled-back", "Warning", verdict)
-
-
-def desired_mesh(spec: RolloutSpec, status: RolloutStatus) -> list[MeshAction]:
-    """The VirtualService/DestinationRule state that matches ``status``, as actions.
-
-    Nothing before a run starts or while the input is invalid; the current weight
-    while it runs; the pair reduced to one subset once it is over.
-    """
-    if status.step_index is None or status.phase in (None, "Pending", "Failed"):
-        return []
-    tightened = SetOutlierDetection(
-        tightened=status.outlier_tightened,
-        settings=spec.on_regression.outlier_detection.wire() if status.outlier_tightened else {},
-    )
-    if status.phase == "Succeeded":
-        return [SetHeaderRoute(), SetWeights(100, drop_unused=True), SetOutlierDetection(False)]
-    if status.phase == "RolledBack":
-        return [SetHeaderRoute(), SetWeights(0, drop_unused=True), tightened]
-    if status.pause_reason == "drift":
-        return []  # a person took the weights over; hands off until resumed
-    header = next((s for s in status.plan if s.kind == "header"), None)
-    route = SetHeaderRoute(header.header, header.value) if header else SetHeaderRoute()
-    return [SetWeights(status.canary_weight), route, tightened]
