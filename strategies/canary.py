@@ -1,8 +1,8 @@
 """Weighted canary steps, and helpers that write common step plans.
 
-Called by :func:`strategies.plan` (the steps of a spec) and by the CLI
-(``--steps`` / ``--linear`` / ``--exponential``), which turns a helper's list
-into ``spec.strategy.steps``.
+Called by :func:`strategies.plan` (the steps of a spec). ``linear()`` and
+``exponential()`` write a list for ``spec.strategy.steps`` (from Python or a
+template; the CLI takes the list itself, ``--steps 5,25,50,100``).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def spec_with(**changes: Any) -> dict[str, Any]:
 
 
 def test_minimal_spec_gets_the_documented_defaults() -> None:
-    """A spec naming only the service and subsets gets DESIGN §3's defaults."""
+    """A spec naming only the service and subsets gets the documented defaults."""
     spec = parse_spec(MINIMAL)
     assert spec.strategy.steps == [5, 25, 50, 100]
     assert spec.strategy.step_duration == "1m"
@@ -285,7 +285,7 @@ def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_crd_has_the_contracted_names_and_columns() -> None:
-    """Group, kind, plural, short name, status subresource and printer columns (DESIGN §3)."""
+    """Group, kind, plural, short name, status subresource and printer columns."""
     crd = yaml.safe_load(CRD_PATH.read_text())
     assert crd["metadata"]["name"] == "rollouts.meshrollout.dev"
     names = crd["spec"]["names"]
