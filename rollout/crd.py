@@ -150,7 +150,7 @@ def build_crd() -> dict[str, Any]:
 class _PlainDumper(yaml.SafeDumper):
     """Writes shared sub-schemas out in full: anchors and aliases confuse reviewers."""
 
-    def ignore_aliases(self, data: Any) -> bool:
+    def ignore_aliases(self, data: Any) -> bool:  # noqa: ARG002 yaml's signature
         return True
 
 

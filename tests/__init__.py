@@ -1,0 +1,1 @@
+"""The test suites: unit (pure, seconds), integration (real servers), e2e (the whole stack)."""

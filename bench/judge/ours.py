@@ -34,6 +34,8 @@ SPEC: dict[str, Any] = {
 
 
 class Ours:
+    """The shipped sequential judge and engine, looking at every scrape."""
+
     name = "ours"
 
     def __init__(self, scenario: Scenario) -> None:

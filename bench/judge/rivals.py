@@ -61,6 +61,8 @@ class _Steps:
 
 
 class Flagger:
+    """Flagger's defaults: a check a minute, rolled back after five failed checks."""
+
     every_s = 60
 
     def __init__(self, scenario: Scenario, threshold: int = 5) -> None:
@@ -84,6 +86,8 @@ class Flagger:
 
 
 class Kayenta:
+    """Kayenta's Mann-Whitney judge on 30 s points over five-minute steps."""
+
     name = "kayenta"
     every_s = 30
     step_s = 300
@@ -132,6 +136,8 @@ def _above(values: np.ndarray, bound: float | None) -> float:
 
 
 class NaiveZ:
+    """A fixed-sample z-test repeated at every scrape (peeking)."""
+
     name = "naive_z"
     z = 2.326  # one-sided alpha = 0.01 for a single look
 
@@ -161,6 +167,8 @@ def _z(x: float, n: float, y: float, m: float) -> float:
 
 
 class WaldOracle:
+    """Wald's SPRT told the true rates: the floor for how fast a judge can be."""
+
     name = "wald_oracle"
 
     def __init__(self, scenario: Scenario, alpha: float = 0.01) -> None:

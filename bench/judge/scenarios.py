@@ -30,6 +30,8 @@ TOLERANCE = 0.2  # the spec's default: 20% worse than stable is still fine
 
 @dataclass(frozen=True)
 class Scenario:
+    """One situation a judge is benchmarked on: traffic, rates, latencies, onset."""
+
     name: str
     rps: float
     base_error: float = 0.005

@@ -23,6 +23,8 @@ HORIZON_S = 3600
 
 
 class Judge(Protocol):
+    """What every judge in the benchmark offers: a look at the traffic so far."""
+
     name: str
     every_s: int
 

@@ -115,7 +115,7 @@ def parse(text: str) -> pp.Expr:
         raise Refused(f"is not PromQL: {' '.join(str(error).split())[:200]}") from None
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except BaseException as error:  # the parser panics on some input (`x offset NaN`)
+    except BaseException as error:  # noqa: BLE001 the parser panics on some input (`x offset NaN`)
         raise Refused(f"is not PromQL: {' '.join(str(error).split())[:200]}") from None
 
 
@@ -142,7 +142,7 @@ def confine(text: str, label: str, namespace: str) -> str:
         raise
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except BaseException as error:  # the parser's bindings panic on some trees
+    except BaseException as error:  # noqa: BLE001 the parser's bindings panic on some trees
         raise Refused(f"cannot be rendered ({type(error).__name__})") from None
     return query
 

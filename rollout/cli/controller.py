@@ -60,7 +60,7 @@ def controller(**flags: object) -> None:
     service = connect(settings, kube, source)
     done = threading.Event()
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         done.set()
 
     signal.signal(signal.SIGTERM, stop)

@@ -41,7 +41,7 @@ class Ctx:
                 self._kube = KubeClient.connect(self.kubeconfig, self.context, identity="cli")
             except KubeError as error:
                 fail(str(error))
-            except Exception as error:  # a malformed kubeconfig; its text may hold a token
+            except Exception as error:  # noqa: BLE001 a malformed kubeconfig; its text may hold a token
                 where = self.kubeconfig or "the default kubeconfig"
                 fail(f"cannot load Kubernetes configuration from {where} ({type(error).__name__})")
         return self._kube
@@ -65,7 +65,7 @@ class Ctx:
                 active = next(c for c in contexts if c["name"] == self.context)
             found = (active.get("context") or {}).get("namespace") or "default"
             return str(found)
-        except Exception:  # no kubeconfig namespace: kubectl's default
+        except Exception:  # noqa: BLE001 no kubeconfig namespace: kubectl's default
             return "default"
 
     def rollouts(self) -> RolloutClient:

@@ -82,6 +82,8 @@ class FakeCluster:
 
 
 class FakeRollouts:
+    """Rollouts in the fake cluster; status writes with resourceVersion checks."""
+
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
 
@@ -97,6 +99,8 @@ class FakeRollouts:
 
 
 class FakeMesh:
+    """The VirtualService and DestinationRule of the fake cluster."""
+
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
 
@@ -128,6 +132,8 @@ class FakeMesh:
 
 @dataclass
 class FakeWorkloads:
+    """Canary readiness and mTLS, as a test sets them."""
+
     ready: bool = True
     mtls: str | None = "STRICT"
 
@@ -146,6 +152,8 @@ class FakeWorkloads:
 
 @dataclass
 class FakeEvents:
+    """Events recorded once per id."""
+
     cluster: FakeCluster
     recorded: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -161,6 +169,8 @@ class FakeEvents:
 
 @dataclass
 class FakeNotifier:
+    """Notifications taken at once and kept in ``sent``; ``refusal`` is its problem()."""
+
     cluster: FakeCluster
     sent: list[PendingEffect] = field(default_factory=list)
     refusal: str | None = None  # what problem() says
@@ -180,6 +190,8 @@ class FakeNotifier:
 
 @dataclass
 class FakeFence:
+    """A fence a test can close (``leader = False``)."""
+
     leader: bool = True
 
     def fence(self) -> None:

@@ -189,7 +189,7 @@ class Controller:
     def _hold(self, key: Key, delay: float) -> None:
         self._held[key] = (time.monotonic() + delay, self._generations.get(key))
 
-    def _on_mesh(self, kind: str, obj: dict[str, Any]) -> None:
+    def _on_mesh(self, _kind: str, obj: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         for key, known in list(self.known.items()):
             located = known.result.located
@@ -231,7 +231,7 @@ class Controller:
                 continue  # not due, or waiting after a failure
             try:
                 ask = self._ask(key, known, now)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
                 self._evaluation_failed(key, known, now, error)
                 continue
             if ask is not None:
@@ -262,7 +262,7 @@ class Controller:
     def _record(self, key: Key, message: str, kind: str = FAILED_CONDITION) -> None:
         try:
             self.reconciler.record_failure(key[0], key[1], message, kind)
-        except Exception as error:  # telling is best effort; the retry is what matters
+        except Exception as error:  # noqa: BLE001 telling is best effort; the retry is what matters
             log.warning("could not record the failure", error=str(Crash.of(error)))
 
     def _ask(self, key: Key, known: Known, now: datetime) -> Ask | None:
@@ -329,7 +329,7 @@ class Controller:
                 self._hold(key, delay)
                 self.queue.put(key, evaluation, after_s=delay)
                 return
-            except Exception as error:  # a bug: keep it with this rollout, carry on
+            except Exception as error:  # noqa: BLE001 a bug: keep it with this rollout, carry on
                 crash = Crash.of(error)
                 self.metrics.rollout_failures.labels("reconcile", crash.kind).inc()
                 delay = self.backoff.failed(key)

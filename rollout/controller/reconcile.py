@@ -145,7 +145,7 @@ class Reconciler:
                         self.scrape_interval_s,
                     )
                     seen = replace(seen, verdict=verdict)
-                except Exception as error:  # a judge's bug: this evaluation is lost, not the run
+                except Exception as error:  # noqa: BLE001 a judge's bug: this evaluation is lost, not the run
                     judge_failure = f"evaluation failed: {Crash.of(error)}"
         # decide
         decision = decide(spec, status, now, seen)

@@ -91,7 +91,7 @@ class Supervised:
         while not self.stopping.is_set():
             try:
                 self.loop()
-            except Exception as error:  # the loop's own bug: count it, start it again
+            except Exception as error:  # noqa: BLE001 the loop's own bug: count it, start it again
                 self.crashes += 1
                 self.on_crash(self.name, Crash.of(error))
                 self.stopping.wait(self.restart_delay_s)

@@ -113,7 +113,7 @@ class HealthServer:
         port: int,
     ) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 http.server's
                 return
 
             def do_GET(self) -> None:

@@ -13,8 +13,9 @@ Two kinds of actions come out (``rollout.actions``):
 * effects (notifications, Events): emitted once, by the call that makes the
   transition, with an id made of the run and the decision's number in it.
 
-The rules it holds (ARCHITECTURE.md, "The rules a rollout follows"): a step advances only on a fresh passing
-verdict with enough requests after the step's minimum time; a failing verdict
+The rules it holds (ARCHITECTURE.md, "The rules a rollout follows"): a step
+advances only on a fresh passing verdict with enough requests after the step's
+minimum time; a failing verdict
 rolls back at once, mid-step, even while paused; an inconclusive verdict holds,
 and after ``analysis.maxInconclusive`` of them in a row (counting those without
 any data, and any once the step has had its time) pauses or rolls back;

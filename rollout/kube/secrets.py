@@ -44,7 +44,7 @@ class KubeSecrets:
             raise SecretUnreadable(f"{where}: not found") from None
         except Forbidden:
             raise SecretUnreadable(f"{where}: not allowed (the chart grants one Secret)") from None
-        except Exception as error:  # any other failure: its type only, never its text
+        except Exception as error:  # noqa: BLE001 any other failure: its type only, never its text
             raise SecretUnreadable(f"{where}: {type(error).__name__}") from None
         raw = (secret.get("data") or {}).get(ref.key)
         if raw is None:

@@ -66,7 +66,7 @@ class Watcher:
         """One object to the handler; a handler that raises loses that event, not the watch."""
         try:
             self.on_event(kind, obj)
-        except Exception:  # the consumer's bug or a malformed object: counted, watch goes on
+        except Exception:  # noqa: BLE001 the consumer's bug or a malformed object: counted, watch goes on
             self.handler_errors += 1
 
     def synced(self) -> bool:
@@ -98,7 +98,7 @@ class Watcher:
                     self.resource_version = ""  # too old: list again
                 else:
                     self.stopping.wait(self.backoff_s)
-            except Exception:  # an answer we cannot read: start over from a fresh list
+            except Exception:  # noqa: BLE001 an answer we cannot read: start over from a fresh list
                 self.stream_errors += 1
                 self.resource_version = ""
                 self.stopping.wait(self.backoff_s)

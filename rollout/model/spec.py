@@ -1,7 +1,7 @@
 """The ``spec`` of a ``Rollout`` (meshrollout.dev/v1alpha1): what a person asks for.
 
-Every default here is the documented default of the product (README, "The Rollout resource"); the
-CRD schema in the chart is generated from these classes (``rollout.crd``).
+Every default here is the documented default of the product (README, "The Rollout
+resource"); the CRD schema in the chart is generated from these classes (``rollout.crd``).
 Read by the engine, the strategies, the CLI (which writes it) and the controller.
 """
 

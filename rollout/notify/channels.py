@@ -110,7 +110,7 @@ class SlackBot:
             raise DeliveryError(
                 f"slack: {error.response.get('error', 'error')} ({error.response.status_code})"
             ) from None
-        except Exception as error:  # its type only: texts may hold the token
+        except Exception as error:  # noqa: BLE001 its type only: texts may hold the token
             raise DeliveryError(f"slack: {type(error).__name__}") from None
         return thread
 
@@ -141,7 +141,7 @@ class SlackWebhook:
             response = client.send(
                 text=event_text(release, effect), blocks=event_blocks(release, effect)
             )
-        except Exception as error:  # its type only: texts may hold the URL or a token
+        except Exception as error:  # noqa: BLE001 its type only: texts may hold the URL or a token
             raise DeliveryError(f"slack webhook: {type(error).__name__}") from None
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"slack webhook: HTTP {response.status_code}")
@@ -163,7 +163,7 @@ class JsonWebhook:
                 timeout=10,
                 headers={"Idempotency-Key": str(release.key(effect))},
             )
-        except Exception as error:  # its type only: texts may hold the URL
+        except Exception as error:  # noqa: BLE001 its type only: texts may hold the URL
             raise DeliveryError(f"webhook: {type(error).__name__}") from None
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"webhook: HTTP {response.status_code}")

@@ -45,7 +45,7 @@ def _read(secrets: Secrets, ref: SecretKeyRef) -> str:
         return secrets.get(ref)
     except LookupError as error:  # ours: its text names the Secret and key only
         raise DeliveryError(str(error)) from None
-    except Exception as error:  # anything else: its type only, never its text
+    except Exception as error:  # noqa: BLE001 anything else: its type only, never its text
         raise DeliveryError(f"{_where(ref)}: {type(error).__name__}") from None
 
 

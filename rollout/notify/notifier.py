@@ -67,8 +67,8 @@ class QueueNotifier:
     def __init__(
         self,
         channels_for: Callable[[dict[str, Any]], list[Channel]],
-        on_delivered: Callable[[Key], None] = lambda key: None,
-        on_error: Callable[[str], None] = lambda channel: None,
+        on_delivered: Callable[[Key], None] = lambda _key: None,
+        on_error: Callable[[str], None] = lambda _channel: None,
         capacity: int = 1000,
         per_rollout: int = 100,
         delays: tuple[float, ...] = RETRY_DELAYS,
@@ -160,7 +160,7 @@ class QueueNotifier:
         while not self.stopping.is_set():
             try:
                 self.step()
-            except Exception as error:  # a bug of ours: count it, say its type, carry on
+            except Exception as error:  # noqa: BLE001 a bug of ours: count it, say its type, carry on
                 self.last_error = type(error).__name__
                 self._count("notifier")
                 log.error("notify loop error", error=type(error).__name__)
@@ -182,7 +182,7 @@ class QueueNotifier:
         except Refused as refusal:
             self._refused(key, item, str(refusal))
             return
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
             self._failed(key, item, "config", _reason(error))
             return
         for channel in channels:
@@ -193,7 +193,7 @@ class QueueNotifier:
                 with self._lock:
                     thread = self._threads.get(release)
                 thread = channel.send(message, item.effect, thread)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
                 self._failed(key, item, name, _reason(error))
                 return
             item.done_channels.add(name)
@@ -215,7 +215,7 @@ class QueueNotifier:
     def _count(self, channel: str) -> None:
         try:
             self.on_error(channel)
-        except Exception as error:  # a metric must not stop delivery
+        except Exception as error:  # noqa: BLE001 a metric must not stop delivery
             log.error("notify error counter failed", error=type(error).__name__)
 
     def _refused(self, key: Key, item: _Item, reason: str) -> None:

@@ -1,4 +1,5 @@
-"""Property tests: random plans, verdicts, commands and pauses against the rules a rollout follows (ARCHITECTURE.md).
+"""Property tests: random plans, verdicts, commands and pauses against the rules a
+rollout follows (ARCHITECTURE.md).
 
 Each example drives the engine through a random story and applies its mesh
 actions to a real-shaped VirtualService and DestinationRule after every call.
