@@ -1,4 +1,8 @@
-"""``rollout lab up|fault|status|down`` and ``rollout demo``: the local mesh from the shell."""
+"""``rollout lab up|fault|status|down`` and ``rollout demo``: the local mesh from the shell.
+
+The product's CLI offers these two commands where the lab is installed: this
+distribution registers them in the ``meshrollout.cli`` entry-point group.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from rollout.lab.demo import run_demo
+from meshlab.demo import run_demo
 
 out = Console()
 DEFAULT_STATE = Path(tempfile.gettempdir()) / f"meshrollout-lab-{os.getuid()}"
@@ -59,7 +63,7 @@ def up(state_dir: Path, kubeconfig_out: Path | None, rps: float, no_controller: 
     args = [
         sys.executable,
         "-m",
-        "rollout.lab.run",
+        "meshlab.run",
         "--state-dir",
         str(state_dir),
         "--rps",
