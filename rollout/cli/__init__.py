@@ -48,7 +48,7 @@ from rollout.mesh import MeshError, Target, validate_pair
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
 
 PLUGIN_GROUP = "meshrollout.cli"
-"""Entry-point group where other distributions add subcommands: the lab (``meshlab``)
+"""Entry-point group where other distributions add subcommands: the lab
 registers ``demo`` and ``lab`` there. The product names no plugin, so it never imports
 one, and a controller installed alone does not offer them."""
 
