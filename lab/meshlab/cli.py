@@ -20,8 +20,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from meshlab.demo import run_demo
-
 out = Console()
 DEFAULT_STATE = Path(tempfile.gettempdir()) / f"meshrollout-lab-{os.getuid()}"
 
@@ -156,4 +154,8 @@ def down(state_dir: Path) -> None:
 @click.command()
 def demo() -> None:
     """A healthy canary and a failing one on the local mesh, in under three minutes."""
+    # Imported here: `rollout --help` loads this module to list the command, and need
+    # not load the whole stack for that.
+    from meshlab.demo import run_demo
+
     sys.exit(run_demo(out))

@@ -80,7 +80,9 @@ def test_an_entry_point_that_is_not_a_command_is_refused(monkeypatch: pytest.Mon
 
 def test_importing_the_cli_imports_no_plugin() -> None:
     """`import rollout.cli` (and listing nothing) leaves the lab unimported: no cycle."""
-    probe = "import sys, rollout.cli; print(sorted(m for m in sys.modules if 'meshlab' in m))"
+    probe = (
+        "import sys, rollout.cli; print(sorted(m for m in sys.modules if m.startswith('meshlab')))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
