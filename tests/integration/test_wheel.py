@@ -158,3 +158,13 @@ def test_the_lab_dependencies_are_not_installed(installed: Installed) -> None:
         [str(installed.python), "-I", "-c", "import envoy"], capture_output=True, text=True
     )
     assert missing.returncode != 0
+
+
+def test_the_image_builds_the_wheel_from_the_product_alone() -> None:
+    """The Dockerfile copies only the product's sources into its build stage."""
+    copied = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            copied.update(words[1:-1])
+    assert copied == {"pyproject.toml", "README.md", "rollout", "strategies"}
