@@ -3,6 +3,8 @@
 # Pinned base; bump deliberately (and re-run `make test`, which lints this file).
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
+# The product's sources only: the lab (lab/, distribution meshlab) is not copied,
+# so neither it nor its dependencies can reach the image.
 COPY pyproject.toml README.md ./
 COPY rollout ./rollout
 COPY strategies ./strategies

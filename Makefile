@@ -5,10 +5,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: test lint typecheck unit suite crd demo bench clean system-deps
 
-$(STAMP): pyproject.toml
+# Two distributions, both editable: the product with its test extras, and the lab
+# (lab/, distribution meshlab), which adds `rollout demo` and `rollout lab`.
+$(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./lab
 	touch $@
 
 ## test: lint, type-check, check the layers, then run every test (the CI command)
@@ -36,7 +38,7 @@ typecheck: $(STAMP)
 
 ## unit: the unit tests and doctests alone (no servers; well under a minute)
 unit: $(STAMP)
-	$(PY) -m pytest tests/unit rollout strategies -q
+	$(PY) -m pytest tests/unit rollout strategies lab/meshlab -q
 
 ## suite: every test: unit, integration (real Prometheus, Helm, the emulator) and end to end
 suite: $(STAMP) system-deps

@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rollout.lab.mesh import QUICK, Lab
+from meshlab.stack import QUICK, LocalStack
 
 
-def _phase(lab: Lab) -> str:
+def _phase(lab: LocalStack) -> str:
     return str(lab.status().get("phase"))
 
 
-def one_run(lab: Lab, canary: str = "v3", timeout: float = 90) -> dict[str, float]:
+def one_run(lab: LocalStack, canary: str = "v3", timeout: float = 90) -> dict[str, float]:
     lab.fault(canary, error_rate=0.0)
     started = lab.cli("start", "inventory", canary, *QUICK)
     if started.returncode != 0:
@@ -51,7 +51,7 @@ def one_run(lab: Lab, canary: str = "v3", timeout: float = 90) -> dict[str, floa
 
 
 def run(runs: int, json_path: Path | None = None) -> dict[str, Any]:
-    lab = Lab(Path(tempfile.mkdtemp(prefix="meshrollout-bench-")), rps=100).up()
+    lab = LocalStack(Path(tempfile.mkdtemp(prefix="meshrollout-bench-")), rps=100).up()
     try:
         results = [one_run(lab) for _ in range(runs)]
     finally:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from rollout.lab.prometheus import PrometheusMissing, binaries
+from meshlab.prometheus import PrometheusMissing, binaries
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from scipy.stats import norm
 
-from rollout.lab.istio_metrics import ISTIO_BUCKETS_MS
+from meshlab.istio_metrics import ISTIO_BUCKETS_MS
 
 BOUNDS = (*(float(b) for b in ISTIO_BUCKETS_MS), math.inf)
 """Istio's default buckets for ``istio_request_duration_milliseconds`` (ms)."""

@@ -2,7 +2,8 @@
 ``start``, reads the mesh to check the input); the controller does the work.
 
 Exit codes: 0 done, 1 the rollout failed or rolled back (with ``--wait``),
-2 bad input (nothing written).
+2 bad input (nothing written). Other distributions add subcommands through the
+``meshrollout.cli`` entry-point group (the lab adds ``demo`` and ``lab``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import sys
 import time
 import uuid
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import click
@@ -45,8 +47,42 @@ from rollout.kube.resources import virtual_services
 from rollout.mesh import MeshError, Target, validate_pair
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
 
+PLUGIN_GROUP = "meshrollout.cli"
+"""Entry-point group where other distributions add subcommands: the lab
+registers ``demo`` and ``lab`` there. The product names no plugin, so it never imports
+one, and a controller installed alone does not offer them."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def plugin_entry_points() -> dict[str, EntryPoint]:
+    """The installed plugins' commands by name (the first distribution wins a name)."""
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=PLUGIN_GROUP):
+        found.setdefault(entry.name, entry)
+    return found
+
+
+class PluginGroup(click.Group):
+    """Our own commands and the plugins' (ours win a name). A plugin is loaded only when
+    click lists or resolves it, never on import: it may import the CLI's modules."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        own = super().list_commands(ctx)
+        return sorted(set(own) | set(plugin_entry_points()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry = plugin_entry_points().get(cmd_name)
+        if entry is None:
+            return None
+        loaded = entry.load()
+        if not isinstance(loaded, click.Command):
+            raise click.ClickException(f"plugin {cmd_name!r} ({entry.value}) is not a command")
+        return loaded
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-n", "--namespace", type=NAMESPACE, help="Namespace (default: the kubeconfig context's)."
 )
@@ -317,8 +353,5 @@ def abort(ctx: Ctx, name: str) -> None:
 
 
 from rollout.cli.controller import controller  # noqa: E402
-from rollout.cli.lab import demo, lab  # noqa: E402  (registers the subcommands)
 
 main.add_command(controller)
-main.add_command(lab)
-main.add_command(demo)

@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from meshlab.istio_metrics import Exporter, Load
+from meshlab.kubeapi import KubeAPI
+from meshlab.prometheus import PrometheusServer, free_port
+from meshlab.seed import NS, seed_documents
+from meshlab.stack import run_cli
 from rollout.analysis.prometheus import PrometheusSource
-from rollout.lab.istio_metrics import Exporter, Load
-from rollout.lab.kubeapi import KubeAPI
-from rollout.lab.mesh import run_cli
-from rollout.lab.prometheus import PrometheusServer, free_port
-from rollout.lab.seed import NS, seed_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from rollout.lab.kubeapi import AuditEntry
+from meshlab.kubeapi import AuditEntry
 from tests.e2e.harness import Stack
 
 FAST = ("--step-duration", "2s", "--interval", "1s", "--min-requests", "10")

@@ -15,26 +15,26 @@ from pathlib import Path
 import pytest
 
 from bench.reaction import one_run
-from rollout.lab.mesh import QUICK, Lab
-from rollout.lab.seed import NS
+from meshlab.seed import NS
+from meshlab.stack import QUICK, LocalStack
 from tests.conftest import need_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     need_prometheus()
-    mesh = Lab(tmp_path_factory.mktemp("lab"), rps=100).up()
+    mesh = LocalStack(tmp_path_factory.mktemp("lab"), rps=100).up()
     yield mesh
     mesh.down()
 
 
-def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(lab: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     return lab.cli(*args)
 
 
-def phase(lab: Lab) -> str:
+def phase(lab: LocalStack) -> str:
     return str(lab.status().get("phase"))
 
 
@@ -45,7 +45,7 @@ def wait(condition: object, timeout: float = 90) -> None:
         time.sleep(0.1)
 
 
-def test_healthy_promotion_through_envoy(lab: Lab) -> None:
+def test_healthy_promotion_through_envoy(lab: LocalStack) -> None:
     """v2 goes all the way; Envoy's live config ends with v2 alone; clients saw no error."""
     before = sum(n for (_, s), n in lab.seen().items() if s != 200)
     assert cli(lab, "start", "inventory", "v2", *QUICK).returncode == 0
@@ -55,7 +55,7 @@ def test_healthy_promotion_through_envoy(lab: Lab) -> None:
     assert lab.seen()[("v2", 200)] > 100
 
 
-def test_5xx_regression_rolled_back_and_tightened_in_envoy(lab: Lab) -> None:
+def test_5xx_regression_rolled_back_and_tightened_in_envoy(lab: LocalStack) -> None:
     """v3 fails at 25%: rolled back within seconds; the DestinationRule's tightened outlier
     detection is in Envoy's own config dump."""
     result = one_run(lab, "v3")
@@ -69,11 +69,11 @@ def test_5xx_regression_rolled_back_and_tightened_in_envoy(lab: Lab) -> None:
     )
 
 
-def run_number(lab: Lab) -> int:
+def run_number(lab: LocalStack) -> int:
     return int(lab.status().get("run", 0))
 
 
-def test_latency_regression_rolled_back(lab: Lab) -> None:
+def test_latency_regression_rolled_back(lab: LocalStack) -> None:
     """v3 slows to a 600 ms median once it serves traffic: rolled back on the P99."""
     before = run_number(lab)
     lab.fault("v3", error_rate=0.0, latency_ms=600)
@@ -84,7 +84,7 @@ def test_latency_regression_rolled_back(lab: Lab) -> None:
     assert "p99" in lab.status()["message"]
 
 
-def test_tightened_outlier_detection_ejects_failing_hosts(lab: Lab) -> None:
+def test_tightened_outlier_detection_ejects_failing_hosts(lab: LocalStack) -> None:
     """With rollback off, a regression pauses and tightens; Envoy then ejects v3's failing
     hosts, as its outlier-ejection stats show."""
     assert lab.api is not None

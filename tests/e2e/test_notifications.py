@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rollout.lab.seed import NS
+from meshlab.seed import NS
 from tests.e2e.harness import Stack
 from tests.fakeslack import FakeSlack
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rollout.lab.seed import NS
+from meshlab.seed import NS
 from tests.e2e.harness import Stack
 from tests.fakeslack import FakeSlack
 

@@ -1,6 +1,6 @@
 """Where the integration suite runs: the Kubernetes API emulator, or a real cluster.
 
-By default every test talks to a :class:`~rollout.lab.kubeapi.KubeAPI` started
+By default every test talks to a :class:`~meshlab.kubeapi.KubeAPI` started
 for the session, over real HTTP, through the unmodified ``kubernetes`` client.
 With ``ROLLOUT_TEST_KUBECONFIG`` set, the same tests run against that cluster
 instead (it needs our CRD, from ``charts/rollout/crds/``, and Istio's CRDs);
@@ -20,8 +20,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from meshlab.kubeapi import AuditEntry, KubeAPI
 from rollout.kube import KubeClient
-from rollout.lab.kubeapi import AuditEntry, KubeAPI
 
 REAL_KUBECONFIG = os.environ.get("ROLLOUT_TEST_KUBECONFIG")
 

@@ -11,14 +11,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from meshlab.kubeapi import KubeAPI
+from meshlab.prometheus import free_port
+from meshlab.seed import NS, seed_documents
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.controller.fakes import evaluation
 from rollout.controller.settings import Settings
 from rollout.controller.wiring import connect
 from rollout.kube import KubeClient
-from rollout.lab.kubeapi import KubeAPI
-from rollout.lab.prometheus import free_port
-from rollout.lab.seed import NS, seed_documents
 
 IDENTITY = "rbac-probe"
 

@@ -20,7 +20,7 @@ import pytest
 
 from bench.judge.scenarios import by_name
 from bench.judge.traffic import Path, World, prometheus_increase
-from rollout.lab.prometheus import PrometheusServer
+from meshlab.prometheus import PrometheusServer
 from tests.conftest import need_prometheus
 
 EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z: t = 0 of the simulated run

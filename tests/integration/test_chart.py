@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from rollout.lab.kubeapi.validation import SchemaChecker
+from meshlab.kubeapi.validation import SchemaChecker
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "rollout"

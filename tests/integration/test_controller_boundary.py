@@ -18,6 +18,8 @@ from typing import Any, cast
 
 import pytest
 
+from meshlab.kubeapi import KubeAPI
+from meshlab.seed import seed_documents
 from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask
@@ -28,8 +30,6 @@ from rollout.controller.settings import Settings
 from rollout.controller.wiring import connect
 from rollout.kube import KubeClient
 from rollout.kube.resources import EVENTS, ROLLOUTS
-from rollout.lab.kubeapi import KubeAPI
-from rollout.lab.seed import seed_documents
 
 GOOD, BAD = "team-good", "team-bad"
 HEALTHY = Counts(

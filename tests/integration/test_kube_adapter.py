@@ -285,7 +285,7 @@ def test_watch_resumes_after_dropped_streams_without_missing_changes(cluster: Cl
 
 def test_watch_relists_when_its_version_is_gone(cluster: Cluster, tmp_path: Any) -> None:
     """After 410 Gone the watcher lists again and reports every object as SYNC."""
-    from rollout.lab.kubeapi import KubeAPI
+    from meshlab.kubeapi import KubeAPI
 
     if cluster.api is None:
         pytest.skip("compaction cannot be forced on a real cluster")

@@ -300,7 +300,7 @@ def test_watch_without_version_starts_with_current_objects(cluster: Cluster) -> 
 
 def test_watch_from_a_compacted_version_is_gone(cluster: Cluster, tmp_path: Any) -> None:
     """A version older than the kept history is answered 410 Gone."""
-    small = __import__("rollout.lab.kubeapi", fromlist=["KubeAPI"]).KubeAPI.start(history_limit=3)
+    small = __import__("meshlab.kubeapi", fromlist=["KubeAPI"]).KubeAPI.start(history_limit=3)
     try:
         if cluster.api is None:
             pytest.skip("compaction timing cannot be forced on a real cluster")

@@ -111,13 +111,13 @@ def test_faults_and_audit_over_http(cluster: Cluster) -> None:
 
 
 def test_runs_alone_and_writes_a_kubeconfig(tmp_path: Path) -> None:
-    """`python -m rollout.lab.kubeapi` serves until SIGTERM, with our CRD registered."""
+    """`python -m meshlab.kubeapi` serves until SIGTERM, with our CRD registered."""
     kubeconfig = tmp_path / "kubeconfig"
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "rollout.lab.kubeapi",
+            "meshlab.kubeapi",
             "--port",
             "0",
             "--kubeconfig-out",

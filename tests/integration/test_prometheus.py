@@ -1,7 +1,7 @@
 """The Prometheus adapter and judge v1 against a real Prometheus.
 
 History is backfilled with ``promtool`` from exactly known Istio-shaped series
-(``rollout.lab.istio_metrics``), then queried at fixed evaluation times, so the
+(``meshlab.istio_metrics``), then queried at fixed evaluation times, so the
 values Prometheus answers can be asserted exactly.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import requests
 
+from meshlab.istio_metrics import Exporter, Load, Version, openmetrics
+from meshlab.prometheus import PrometheusServer, free_port
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask, Check
 from rollout.analysis.threshold import judge
-from rollout.lab.istio_metrics import Exporter, Load, Version, openmetrics
-from rollout.lab.prometheus import PrometheusServer, free_port
 from rollout.model import Analysis, CustomCheck, Stage
 from tests.conftest import need_prometheus
 

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import requests
 
+from meshlab.istio_metrics import Load, Version, openmetrics
+from meshlab.prometheus import PrometheusServer
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import MAX_CHECKS, Ask, Check
-from rollout.lab.istio_metrics import Load, Version, openmetrics
-from rollout.lab.prometheus import PrometheusServer
 from tests.conftest import need_prometheus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rollout.cli
+from meshlab.kubeapi.validation import SchemaChecker
 from rollout.cli.args import ROLLOUT_NAME
 from rollout.crd import build_crd
-from rollout.lab.kubeapi.validation import SchemaChecker
 from rollout.model import RolloutSpec, SpecError, parse_duration, parse_spec
 from strategies import plan
 from tests.unit.cli_fakes import NS, FakeKube, shop, using

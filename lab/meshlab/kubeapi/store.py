@@ -14,7 +14,7 @@ correctness depends on it:
 * a bounded history of changes lets a watch resume from a resourceVersion, and
   answers 410 Gone when the version is older than what is kept.
 
-Used by ``rollout.lab.kubeapi.server``; tests may also call it directly.
+Used by ``meshlab.kubeapi.server``; tests may also call it directly.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any
 
 import jsonpatch
 
-from rollout.lab.kubeapi.registry import ResourceType
-from rollout.lab.kubeapi.validation import SchemaChecker
+from meshlab.kubeapi.registry import ResourceType
+from meshlab.kubeapi.validation import SchemaChecker
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (resource type key, namespace, name)

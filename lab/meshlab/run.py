@@ -1,4 +1,4 @@
-"""``python -m rollout.lab.run --state-dir DIR``: keep a lab up until SIGTERM.
+"""``python -m meshlab.run --state-dir DIR``: keep a lab up until SIGTERM.
 
 ``rollout lab up`` starts this in the background; it writes ``state.json`` (the
 addresses and every process id) once the lab is ready and ``traffic.json`` (what
@@ -16,11 +16,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from rollout.lab.mesh import Lab
+from meshlab.stack import LocalStack
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rollout.lab.run")
+    parser = argparse.ArgumentParser(prog="python -m meshlab.run")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--rps", type=float, default=100.0)
     parser.add_argument("--no-controller", action="store_true")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    lab = Lab(args.state_dir, rps=args.rps, with_controller=not args.no_controller).up()
+    lab = LocalStack(args.state_dir, rps=args.rps, with_controller=not args.no_controller).up()
     state = args.state_dir / "state.json"
     try:
         state.write_text(json.dumps({**lab.state(), "supervisor": os.getpid(), "ready": True}))

@@ -14,10 +14,10 @@ injection and an audit log for tests (``faults``).
     api.stop()
 """
 
-from rollout.lab.kubeapi.faults import AuditEntry, Faults
-from rollout.lab.kubeapi.registry import ResourceType, default_types
-from rollout.lab.kubeapi.server import KubeAPI
-from rollout.lab.kubeapi.store import ApiError, merge_patch
+from meshlab.kubeapi.faults import AuditEntry, Faults
+from meshlab.kubeapi.registry import ResourceType, default_types
+from meshlab.kubeapi.server import KubeAPI
+from meshlab.kubeapi.store import ApiError, merge_patch
 
 __all__ = [
     "ApiError",

@@ -1,4 +1,4 @@
-"""``python -m rollout.lab.kubeapi --port PORT --kubeconfig-out PATH``: the emulator alone.
+"""``python -m meshlab.kubeapi --port PORT --kubeconfig-out PATH``: the emulator alone.
 
 Serves our CRD and Istio's until interrupted, so kubectl, the CLI or a script
 can use it through the written kubeconfig.
@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from rollout.lab.kubeapi.server import KubeAPI
+from meshlab.kubeapi.server import KubeAPI
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rollout.lab.kubeapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m meshlab.kubeapi", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--kubeconfig-out", type=Path, help="write a kubeconfig for it here")

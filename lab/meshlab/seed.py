@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout.lab.kubeapi import KubeAPI
-from rollout.lab.kubeapi.registry import Registry
+from meshlab.kubeapi import KubeAPI
+from meshlab.kubeapi.registry import Registry
 
 NS = "shop"
 SERVICE = "inventory-service"

@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from rollout.crd import build_crd
+
+# lab/meshlab/kubeapi/registry.py -> the repository root, where the chart is.
 CRD_FILE = (
     Path(__file__).resolve().parents[3]
     / "charts"
@@ -74,8 +77,12 @@ def crd_type(crd: dict[str, Any]) -> ResourceType:
 
 
 def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
+    """What the controller uses; our CRD as the chart ships it, or, where the lab is
+    installed without the repository, as the product generates it (a test keeps the
+    two equal)."""
+    crd = yaml.safe_load(crd_file.read_text()) if crd_file.exists() else build_crd()
     return [
-        crd_type(yaml.safe_load(crd_file.read_text())),
+        crd_type(crd),
         _istio("virtualservices", "VirtualService"),
         _istio("destinationrules", "DestinationRule"),
         _istio("peerauthentications", "PeerAuthentication", group="security.istio.io"),

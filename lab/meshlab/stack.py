@@ -1,4 +1,4 @@
-"""The local mesh: real parts on loopback, started and stopped as one.
+"""The whole local stack: a mesh of real parts on loopback, started and stopped as one.
 
 The Kubernetes API emulator with the seed's documents; two backend processes per
 version; a real Envoy routing between them, its routes and clusters rewritten
@@ -26,11 +26,11 @@ from typing import Any
 
 import yaml
 
-from rollout.lab import envoyconf
-from rollout.lab.kubeapi import KubeAPI
-from rollout.lab.prometheus import PrometheusServer, free_port
-from rollout.lab.seed import NS, SERVICE, VERSIONS, seed_documents
-from rollout.lab.traffic import TrafficGenerator
+from meshlab import envoyconf
+from meshlab.kubeapi import KubeAPI
+from meshlab.prometheus import PrometheusServer, free_port
+from meshlab.seed import NS, SERVICE, VERSIONS, seed_documents
+from meshlab.traffic import TrafficGenerator
 
 QUICK = (
     "--step-duration",
@@ -62,8 +62,9 @@ def run_cli(kubeconfig: Path, *args: str, timeout: float = 120) -> subprocess.Co
 
 
 @dataclass
-class Lab:
-    """One local mesh; ``up()`` starts it, ``down()`` stops every process it started."""
+class LocalStack:
+    """One local stack (emulator, backends, Envoy, Prometheus, traffic, controller);
+    ``up()`` starts it, ``down()`` stops every process it started."""
 
     workdir: Path
     rps: float = 100.0
@@ -84,7 +85,7 @@ class Lab:
         self._applied: tuple[str, str] = ("", "")
 
     # -- starting ------------------------------------------------------------------------
-    def up(self) -> Lab:
+    def up(self) -> LocalStack:
         try:
             self._up()
         except BaseException:
@@ -104,7 +105,7 @@ class Lab:
                     [
                         sys.executable,
                         "-m",
-                        "rollout.lab.backend",
+                        "meshlab.backend",
                         "--port",
                         str(port),
                         "--version",

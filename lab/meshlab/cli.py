@@ -1,4 +1,8 @@
-"""``rollout lab up|fault|status|down`` and ``rollout demo``: the local mesh from the shell."""
+"""``rollout lab up|fault|status|down`` and ``rollout demo``: the local mesh from the shell.
+
+The product's CLI offers these two commands where the lab is installed: this
+distribution registers them in the ``meshrollout.cli`` entry-point group.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
-
-from rollout.lab.demo import run_demo
 
 out = Console()
 DEFAULT_STATE = Path(tempfile.gettempdir()) / f"meshrollout-lab-{os.getuid()}"
@@ -59,7 +61,7 @@ def up(state_dir: Path, kubeconfig_out: Path | None, rps: float, no_controller: 
     args = [
         sys.executable,
         "-m",
-        "rollout.lab.run",
+        "meshlab.run",
         "--state-dir",
         str(state_dir),
         "--rps",
@@ -152,4 +154,8 @@ def down(state_dir: Path) -> None:
 @click.command()
 def demo() -> None:
     """A healthy canary and a failing one on the local mesh, in under three minutes."""
+    # Imported here: `rollout --help` loads this module to list the command, and need
+    # not load the whole stack for that.
+    from meshlab.demo import run_demo
+
     sys.exit(run_demo(out))

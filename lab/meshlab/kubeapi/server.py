@@ -3,7 +3,7 @@
 The unmodified ``kubernetes`` client talks to it through a kubeconfig. Built on
 the standard library's threading HTTP server: one thread per connection, which
 suits the few long-lived watches a controller opens. ``KubeAPI.start()`` runs it
-in a background thread (tests); ``python -m rollout.lab.kubeapi`` runs it alone.
+in a background thread (tests); ``python -m meshlab.kubeapi`` runs it alone.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from rollout.lab.kubeapi.faults import AuditLog, FaultInjector
-from rollout.lab.kubeapi.registry import Registry, ResourceType, default_types
-from rollout.lab.kubeapi.selectors import parse_selector
-from rollout.lab.kubeapi.store import ApiError, Change, Obj, Store, json_patch, merge_patch
+from meshlab.kubeapi.faults import AuditLog, FaultInjector
+from meshlab.kubeapi.registry import Registry, ResourceType, default_types
+from meshlab.kubeapi.selectors import parse_selector
+from meshlab.kubeapi.store import ApiError, Change, Obj, Store, json_patch, merge_patch
 
 VERSION_INFO = {
     "major": "1",

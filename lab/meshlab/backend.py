@@ -1,7 +1,7 @@
 """A service version for the lab: answers every request, with a settable share of 503s
 and a settable latency (log-normal around a median).
 
-``python -m rollout.lab.backend --port P --version v2`` runs one process; the lab
+``python -m meshlab.backend --port P --version v2`` runs one process; the lab
 starts two per version so Envoy's outlier detection has hosts to eject.
 ``POST /_lab/health {"errorRate": 0.3, "latencyMs": 200}`` changes it live.
 """
@@ -71,7 +71,7 @@ def make_handler(version: str, health: Health) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rollout.lab.backend")
+    parser = argparse.ArgumentParser(prog="python -m meshlab.backend")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--error-rate", type=float, default=0.0)

@@ -19,9 +19,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from meshlab.seed import NS
+from meshlab.stack import QUICK, LocalStack
 from rollout.cli.view import status_panel
-from rollout.lab.mesh import QUICK, Lab
-from rollout.lab.seed import NS
 from rollout.notify.messages import EMOJI
 
 DECISION_EVENT = {
@@ -33,13 +33,13 @@ DECISION_EVENT = {
 }
 
 
-def _cli(lab: Lab, *args: str) -> None:
+def _cli(lab: LocalStack, *args: str) -> None:
     result = lab.cli(*args)
     if result.returncode != 0:
         raise RuntimeError(f"rollout {' '.join(args)}: {result.stderr.strip()}")
 
 
-def _view(lab: Lab, note: str) -> Table:
+def _view(lab: LocalStack, note: str) -> Table:
     grid = Table.grid()
     grid.add_row(status_panel(lab.rollout()))
     weights = " ".join(f"{v}={w}%" for v, w in sorted(lab.envoy_weights().items()))
@@ -56,7 +56,7 @@ def _view(lab: Lab, note: str) -> Table:
 
 def _follow(
     console: Console,
-    lab: Lab,
+    lab: LocalStack,
     done: Callable[[dict[str, Any]], bool],
     note: str,
     on_tick: Callable[[], None] = lambda: None,
@@ -89,7 +89,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
         "Starting the API emulator, 6 backends (two each of v1, v2, v3), Envoy, Prometheus, "
         "traffic at 100 req/s and the controller..."
     )
-    lab = Lab(workdir, rps=100)
+    lab = LocalStack(workdir, rps=100)
     started_at = time.monotonic()
     try:
         lab.up()
@@ -158,7 +158,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
         console.print("Everything the lab started is stopped.")
 
 
-def _subset_outlier(lab: Lab, subset: str) -> Any:
+def _subset_outlier(lab: LocalStack, subset: str) -> Any:
     assert lab.api is not None
     dr = lab.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
     for entry in dr["spec"]["subsets"]:
