@@ -113,7 +113,10 @@ install_tools() {
 }
 
 cluster_down() {
-  if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+  local clusters=""
+  # Read first: `kind ... | grep -q` could fail on SIGPIPE under pipefail.
+  if command -v kind >/dev/null; then clusters=$(kind get clusters 2>/dev/null) || true; fi
+  if grep -qx "$CLUSTER" <<<"$clusters"; then
     log "deleting kind cluster $CLUSTER"
     kind delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG"
   fi
@@ -191,16 +194,20 @@ rollout() { "$PYTHON" -m rollout -n "$SHOP_NS" "$@"; }
 # put it in PHASE; fail at once on another final phase or a pause (nobody here resumes),
 # or when time runs out.
 wait_phase() {
-  local name=$1 want=$2 deadline=$((SECONDS + $3)) generation now last="" observed phase
+  local name=$1 want=$2 deadline=$((SECONDS + $3)) generation now last="" observed phase rest
   generation=$(kubectl -n "$SHOP_NS" get rollouts.meshrollout.dev "$name" -o jsonpath='{.metadata.generation}')
   while ((SECONDS < deadline)); do
     # A read that fails now and then (the API server is busy) is retried, not fatal.
     now=$(kubectl -n "$SHOP_NS" get rollouts.meshrollout.dev "$name" -o \
-      jsonpath='{.status.observedGeneration} {.status.phase} {.status.canaryWeight}% {.status.message}') ||
-      now="0 (unread)"
-    [[ $now != "$last" ]] && printf '  %s\n' "$now" >&2 && last=$now
-    read -r observed phase _ <<<"$now"
-    if [[ ${observed:-0} -ge $generation ]]; then
+      jsonpath='{.status.observedGeneration}|{.status.phase}|{.status.canaryWeight}% {.status.message}') ||
+      now="||(unread)"
+    IFS='|' read -r observed phase rest <<<"$now"
+    [[ $observed =~ ^[0-9]+$ ]] || observed=0
+    if [[ "$phase $rest" != "$last" ]]; then
+      printf '  %s %s\n' "${phase:-Pending}" "$rest" >&2
+      last="$phase $rest"
+    fi
+    if ((observed >= generation)); then
       [[ $phase == "$want" ]] && return 0
       [[ $phase =~ ^(Succeeded|RolledBack|Failed|Paused)$ ]] && die "$name is $phase, expected $want"
     fi
