@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit suite crd demo bench clean system-deps
+.PHONY: test lint typecheck unit suite crd demo bench clean system-deps image e2e-kind
 
 # Two distributions, both editable: the product with its test extras, and the lab
 # (lab/, distribution meshlab), which adds `rollout demo` and `rollout lab`.
@@ -32,6 +32,8 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
+	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -56,6 +58,15 @@ demo: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(PY) -m bench reaction --runs 10 --json bench/reaction.json
 	$(PY) -m bench judge --json bench/judge.json
+
+## image: the controller image (needs Docker): make image IMAGE=registry.example.com/meshrollout:0.1.0
+IMAGE ?= meshrollout:dev
+image:
+	docker build -t $(IMAGE) .
+
+## e2e-kind: kind + Istio (istioctl) + the chart from an image built here; integration suite and real canaries (needs Docker)
+e2e-kind: $(STAMP) system-deps
+	PYTHON=$(abspath $(PY)) scripts/e2e-kind.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
