@@ -158,10 +158,10 @@ def start(
     rollouts = ctx.rollouts()
     try:
         items, _ = ctx.kube.list(virtual_services(mesh.version), ns)
-        found = find_virtual_service(items, name, service)
+        found = find_virtual_service(items, name, service, ns)
         vs = found.virtual_service
         dr = mesh.find_destination_rule(ns, found.host)
-        stable_subset = stable or current_stable(vs, found.host)
+        stable_subset = stable or current_stable(vs, found.host, ns)
         found_spec = start_spec(
             found.host,
             vs["metadata"]["name"],

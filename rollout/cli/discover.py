@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rollout.mesh.istio import same_host, service_name
 from rollout.model import Analysis, Strategy
 from rollout.model.base import shorten
 
@@ -21,10 +22,6 @@ class BadInput(Exception):
     """Input the CLI cannot act on; nothing has been written."""
 
 
-def _first_label(host: str) -> str:
-    return host.split(".")[0]
-
-
 @dataclass(frozen=True)
 class Found:
     """The VirtualService chosen and the host it routes for the service."""
@@ -33,7 +30,9 @@ class Found:
     host: str
 
 
-def find_virtual_service(items: list[Doc], name: str, service: str | None) -> Found:
+def find_virtual_service(
+    items: list[Doc], name: str, service: str | None, namespace: str = "default"
+) -> Found:
     """Pick the one VirtualService for ``name`` (or for ``service`` when given).
 
     Without ``service``: a VirtualService routing a host whose first DNS label
@@ -45,9 +44,9 @@ def find_virtual_service(items: list[Doc], name: str, service: str | None) -> Fo
         hosts = [str(h) for h in (vs.get("spec") or {}).get("hosts") or []]
         vs_name = vs["metadata"]["name"]
         if service:
-            matching = [h for h in hosts if _first_label(h) == _first_label(service)]
+            matching = [h for h in hosts if same_host(h, service, namespace)]
         else:
-            matching = [h for h in hosts if _first_label(h) in (name, f"{name}-service")]
+            matching = [h for h in hosts if service_name(h) in (name, f"{name}-service")]
             if not matching and vs_name in (name, f"{name}-route"):
                 if len(hosts) != 1:
                     raise BadInput(
@@ -70,7 +69,7 @@ def subsets_of(destination_rule: Doc) -> list[str]:
     return [str(s.get("name")) for s in (destination_rule.get("spec") or {}).get("subsets") or []]
 
 
-def current_stable(vs: Doc, host: str) -> str:
+def current_stable(vs: Doc, host: str, namespace: str = "default") -> str:
     """The subset that serves 100% on the one unmatched route of ``host`` today."""
     candidates = []
     for route in (vs.get("spec") or {}).get("http") or []:
@@ -80,7 +79,7 @@ def current_stable(vs: Doc, host: str) -> str:
         dests = [
             e
             for e in entries
-            if _first_label(str((e.get("destination") or {}).get("host", ""))) == _first_label(host)
+            if same_host((e.get("destination") or {}).get("host"), host, namespace)
         ]
         if not dests or len(dests) != len(entries):
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -101,3 +102,15 @@ def test_parse_steps() -> None:
     assert parse_steps(None) is None
     with pytest.raises(BadInput, match="whole numbers"):
         parse_steps("5,a")
+
+
+def test_a_host_in_another_namespace_is_not_the_service() -> None:
+    """The CLI matches hosts by Istio's rule (qualified in the namespace), not by first label:
+    a VirtualService for inventory-service.other is not the service in shop."""
+    other = copy.deepcopy(seed_vs())
+    other["metadata"]["name"] = "other-route"
+    other["spec"]["hosts"] = ["inventory-service.other.svc.cluster.local"]
+    found = find_virtual_service([other, seed_vs()], "x", "inventory-service", "shop")
+    assert found.virtual_service["metadata"]["name"] == "inventory-route"
+    with pytest.raises(BadInput, match="inventory-service"):
+        find_virtual_service([other], "x", "inventory-service", "shop")
