@@ -61,6 +61,35 @@ def run_cli(kubeconfig: Path, *args: str, timeout: float = 120) -> subprocess.Co
     )
 
 
+def controller_argv(
+    kubeconfig: Path, prometheus_url: str, identity: str, metrics_port: int
+) -> list[str]:
+    """``rollout controller`` as the lab runs it: against the emulator, ticking every
+    0.25 s, with the lab's 1 s scrapes; the end-to-end tests add their own flags."""
+    return [
+        sys.executable,
+        "-m",
+        "rollout",
+        "controller",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--prometheus-url",
+        prometheus_url,
+        "--identity",
+        identity,
+        "--lease-namespace",
+        NS,
+        "--tick",
+        "0.25",
+        "--scrape-interval",
+        "1",
+        "--metrics-port",
+        str(metrics_port),
+        "--log-format",
+        "json",
+    ]
+
+
 @dataclass
 class LocalStack:
     """One local stack (emulator, backends, Envoy, Prometheus, traffic, controller);
@@ -152,32 +181,10 @@ class LocalStack:
 
     def start_controller(self) -> None:
         assert self.prometheus is not None
-        self._spawn(
-            "controller",
-            [
-                sys.executable,
-                "-m",
-                "rollout",
-                "controller",
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--prometheus-url",
-                self.prometheus.url,
-                "--identity",
-                "lab-controller",
-                "--lease-namespace",
-                NS,
-                "--tick",
-                "0.25",
-                "--scrape-interval",
-                "1",
-                "--metrics-port",
-                str(self.metrics_port),
-                "--log-format",
-                "json",
-                *self.controller_args,
-            ],
+        args = controller_argv(
+            self.kubeconfig, self.prometheus.url, "lab-controller", self.metrics_port
         )
+        self._spawn("controller", [*args, *self.controller_args])
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.workdir / f"{name}.log").open("ab")

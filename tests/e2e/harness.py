@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +27,7 @@ from meshlab.istio_metrics import Exporter, Load
 from meshlab.kubeapi import KubeAPI
 from meshlab.prometheus import PrometheusServer, free_port
 from meshlab.seed import NS, seed_documents
-from meshlab.stack import run_cli
+from meshlab.stack import controller_argv, run_cli
 from rollout.analysis.prometheus import PrometheusSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,34 +122,8 @@ class Stack:
     def start_controller(self, identity: str = "ctl-a", **extra: str) -> subprocess.Popen[bytes]:
         self.metrics_port = free_port()
         log = (self.workdir / f"controller-{identity}.log").open("ab")
-        args = [
-            sys.executable,
-            "-m",
-            "rollout",
-            "controller",
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--prometheus-url",
-            self.prometheus.url,
-            "--identity",
-            identity,
-            "--lease-namespace",
-            NS,
-            "--tick",
-            "0.25",
-            "--scrape-interval",
-            "1",
-            "--lease-duration",
-            "3",
-            "--renew-deadline",
-            "2",
-            "--retry-period",
-            "0.5",
-            "--metrics-port",
-            str(self.metrics_port),
-            "--log-format",
-            "json",
-        ]
+        args = controller_argv(self.kubeconfig, self.prometheus.url, identity, self.metrics_port)
+        args += ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.5"]
         for flag, value in extra.items():
             args += [f"--{flag.replace('_', '-')}", value]
         proc = subprocess.Popen(
