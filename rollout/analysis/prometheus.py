@@ -124,22 +124,35 @@ class PrometheusSource:
         self.check_errors = {}
         if not good:
             return out
+        # Rollouts on Istio's standard metrics share one batch; a rollout that names metrics
+        # of its own is asked apart, so its metrics (slow, huge, odd) can only hurt itself.
+        shared = [a for a in good if _standard(a)]
+        batches = ([shared] if shared else []) + [[a] for a in good if not _standard(a)]
+        for batch in batches:
+            out.update(self._standard_queries(batch, at))
+        return out
+
+    def _standard_queries(self, asks: list[Ask], at: datetime) -> Result:
+        """Requests, 5xx and latency buckets for ``asks``, in six queries, and their checks."""
         queries: dict[str, str] = {}
         for scope, window in (("step", False), ("window", True)):
-            queries[f"requests_{scope}"] = requests_query(good, at, window)
-            queries[f"errors_{scope}"] = requests_query(good, at, window, errors=True)
-            queries[f"buckets_{scope}"] = buckets_query(good, at, window)
+            queries[f"requests_{scope}"] = requests_query(asks, at, window)
+            queries[f"errors_{scope}"] = requests_query(asks, at, window, errors=True)
+            queries[f"buckets_{scope}"] = buckets_query(asks, at, window)
         grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
         try:
             for name, promql in queries.items():
                 grouped[name] = by_key(self.query(promql, at))
         except PrometheusError as error:
-            out.update({a.key: Unavailable(at=at, reason=str(error)) for a in good})
-            return out
-        checks = self._checks(good, at)
-        for a in good:
+            return {a.key: Unavailable(at=at, reason=str(error)) for a in asks}
+        checks = self._checks(asks, at)
+        out: Result = {}
+        for a in asks:
             results = {name: g.get(a.key, []) for name, g in grouped.items()}
-            out[a.key] = observation(a, at, results, checks.get(a.key, {}))
+            try:
+                out[a.key] = observation(a, at, results, checks.get(a.key, {}))
+            except (ValueError, TypeError, KeyError) as error:  # an answer we cannot read
+                out[a.key] = Unavailable(at=at, reason=f"unreadable answer: {type(error).__name__}")
         return out
 
     def _checks(self, asks: list[Ask], at: datetime) -> dict[str, dict[str, float | None]]:
@@ -195,6 +208,13 @@ def _result(response: requests.Response) -> list[dict[str, Any]]:
     if data.get("resultType", "vector") != "vector" or not isinstance(result, list):
         raise PrometheusError("the answer is not an instant vector")
     return result
+
+
+def _standard(ask: Ask) -> bool:
+    return (ask.requests_metric, ask.latency_metric) == (
+        Ask.requests_metric,
+        Ask.latency_metric,
+    )
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -257,8 +257,12 @@ def _buckets(samples: list[dict[str, Any]], version: str) -> tuple[tuple[float, 
         if s["metric"].get(VERSION_LABEL) != version or "le" not in s["metric"]:
             continue
         value = _value(s)
-        if not math.isnan(value):
-            out.append((float(s["metric"]["le"]), value))
+        try:
+            bound = float(s["metric"]["le"])
+        except (TypeError, ValueError):
+            continue  # not a bucket bound: a metric that is not a histogram
+        if not math.isnan(value) and not math.isnan(bound):
+            out.append((bound, value))
     return tuple(sorted(out))
 
 

@@ -17,7 +17,7 @@ scrapes): counts are deflated by the most that extrapolation can add
 
 * fail: any test's "worse" e-value reaches ``1/(alpha * share)``, at any evaluation,
   except an SLO test while stable, at the canary's volume, breaks the same SLO
-  (a common-mode incident: held, as judge v1 does) or at a 100% stage, where
+  (a common-mode incident: held, as the threshold judge does) or at a 100% stage, where
   no stable traffic is left to tell a regression from an incident (held too:
   ``onInconclusive`` decides once ``maxInconclusive`` is exceeded);
 * pass: positive evidence (e >= ``2/alpha``: a bad canary passes a step through

@@ -33,7 +33,7 @@ from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
-from rollout.kube import Conflict, KubeError, NotLeader
+from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
 from rollout.mesh import service_name
 from rollout.model import parse_duration
 
@@ -47,7 +47,6 @@ class Known:
     """What the controller remembers of a rollout between reconciles."""
 
     result: Result
-    next_evaluation: datetime | None = None
     step_key: tuple[int, int | None] = (0, None)
 
 
@@ -96,8 +95,10 @@ class Controller:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.backoff = Backoff()  # reconciles
         self.evaluation_backoff = Backoff()
-        self._held: dict[Key, tuple[float, Any]] = {}  # failing: retry time, generation
         self._generations: dict[Key, Any] = {}
+        # When each rollout's next evaluation is due. Kept apart from ``known``, which the
+        # worker replaces at every reconcile while the tick runs on another thread.
+        self._due: dict[Key, datetime] = {}
         self._worker: Supervised | None = None
 
     # -- state ---------------------------------------------------------------------
@@ -170,24 +171,18 @@ class Controller:
         generation = obj["metadata"].get("generation")
         self._generations[key] = generation
         if kind == "DELETED":
-            self._held.pop(key, None)
+            self.queue.release(key)
+            self._due.pop(key, None)
             self.keys.discard(key)
             if self.known.pop(key, None) is not None:
                 with contextlib.suppress(KeyError):
                     self.metrics.canary_weight.remove(*key)
             return
         self.keys.add(key)
-        self.queue.put(key, after_s=self._held_for(key, generation))
-
-    def _held_for(self, key: Key, generation: Any = None) -> float:
-        """How long a failing rollout still waits: a new generation (a fixed spec) ends it."""
-        held = self._held.get(key)
-        if held is None or (generation is not None and generation != held[1]):
-            return 0.0
-        return max(0.0, held[0] - time.monotonic())
+        self.queue.put(key, generation=generation)
 
     def _hold(self, key: Key, delay: float) -> None:
-        self._held[key] = (time.monotonic() + delay, self._generations.get(key))
+        self.queue.hold(key, delay, self._generations.get(key))
 
     def _on_mesh(self, _kind: str, obj: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -196,7 +191,7 @@ class Controller:
             if key[0] == namespace and (
                 located is None or name in (located.vs_name, located.dr_name)
             ):
-                self.queue.put(key, after_s=self._held_for(key))
+                self.queue.put(key)
 
     def _on_leading(self) -> None:
         self.metrics.is_leader.set(1)
@@ -207,7 +202,7 @@ class Controller:
         """Queue every known Rollout (on gaining the lease, and now and then as a safety net)."""
         if self.leading():
             for key in list(self.keys):
-                self.queue.put(key, after_s=self._held_for(key))
+                self.queue.put(key)
 
     def _on_stopped_leading(self) -> None:
         self.metrics.is_leader.set(0)
@@ -227,35 +222,45 @@ class Controller:
         now = self.clock()
         due: list[tuple[Key, Known, Ask]] = []
         for key, known in list(self.known.items()):
-            if known.next_evaluation is not None and known.next_evaluation > now:
+            due_at = self._due.get(key)
+            if due_at is not None and due_at > now:
                 continue  # not due, or waiting after a failure
             try:
                 ask = self._ask(key, known, now)
             except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
-                self._evaluation_failed(key, known, now, error)
+                self._evaluation_failed(key, now, error)
                 continue
             if ask is not None:
                 due.append((key, known, ask))
         if not due:
             return
-        observed = self.source.observe([a for _, _, a in due], now)
-        for key, known, ask in due:
-            result = observed[ask.key]
+        try:
+            observed = self.source.observe([a for _, _, a in due], now)
+        except Exception as error:  # noqa: BLE001 the adapter's bug: every due rollout waits
+            crash = Crash.of(error)
+            self.metrics.rollout_failures.labels("observe", crash.kind).inc()
+            log.error("observing failed", error=str(crash), rollouts=len(due))
+            observed = {
+                a.key: Unavailable(at=now, reason=f"observing failed: {crash.kind}")
+                for _, _, a in due
+            }
+        for key, _known, ask in due:
+            result = observed.get(ask.key) or Unavailable(at=now, reason="no answer")
             if isinstance(result, Unavailable):
                 self.metrics.prometheus_errors.inc()
-            known.next_evaluation = now + timedelta(seconds=ask.window_s)
+            self._due[key] = now + timedelta(seconds=ask.window_s)
             # Judged by the reconcile, on the status it reads (see Reconciler.reconcile).
             self.queue.put(key, Evaluation(result, ask.step_started_at))
         unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
         if unavailable:  # all of them: Prometheus is down; some: those rollouts' queries
             log.warning("prometheus unavailable", rollouts=unavailable, of=len(due))
 
-    def _evaluation_failed(self, key: Key, known: Known, now: datetime, error: Exception) -> None:
+    def _evaluation_failed(self, key: Key, now: datetime, error: Exception) -> None:
         """One rollout's evaluation broke: say so on it, try it again later, go on."""
         crash = Crash.of(error)
         self.metrics.rollout_failures.labels("evaluate", crash.kind).inc()
         delay = self.evaluation_backoff.failed(key)
-        known.next_evaluation = now + timedelta(seconds=delay)
+        self._due[key] = now + timedelta(seconds=delay)
         log.error("evaluation failed", rollout=f"{key[0]}/{key[1]}", error=str(crash))
         self._record(key, f"evaluation failed: {crash}", EVALUATION_FAILED)
 
@@ -271,8 +276,6 @@ class Controller:
         if spec is None or located is None or status.phase not in EVALUATED:
             return None
         if status.pause_reason in ("drift", "regression") or status.step_started_at is None:
-            return None
-        if known.next_evaluation is not None and known.next_evaluation > now:
             return None
         interval = max(1, round(parse_duration(spec.analysis.interval).total_seconds()))
         if now - status.step_started_at < timedelta(seconds=interval):
@@ -327,6 +330,8 @@ class Controller:
                 delay = self.backoff.failed(key)
                 log.warning("reconcile failed", error=str(error), retry_s=delay)
                 self._hold(key, delay)
+                if isinstance(error, Invalid | Forbidden):  # a retry alone will not cure it
+                    self._record(key, f"reconcile failed: {type(error).__name__} ({error.status})")
                 self.queue.put(key, evaluation, after_s=delay)
                 return
             except Exception as error:  # noqa: BLE001 a bug: keep it with this rollout, carry on
@@ -341,27 +346,26 @@ class Controller:
             finally:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
             self.backoff.succeeded(key)
-            self._held.pop(key, None)
+            self.queue.release(key)
 
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:
             self.known.pop(key, None)
+            self._due.pop(key, None)
             return
         old = self.known.get(key)
         status = result.status
         step_key = (status.run, status.step_index)
         known = Known(result)
-        if old is not None and old.step_key == step_key:
-            known.next_evaluation = old.next_evaluation
-        elif result.spec is not None:
+        if (old is None or old.step_key != step_key) and result.spec is not None:
             # A new step: its first evaluation comes one interval in, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
-            known.next_evaluation = self.clock() + interval
+            self._due[key] = self.clock() + interval
         known.step_key = step_key
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)
-            known.next_evaluation = self.clock() + timedelta(seconds=delay)
+            self._due[key] = self.clock() + timedelta(seconds=delay)
             log.error("evaluation failed", error=result.evaluation_failure)
         elif result.verdict is not None:
             self.evaluation_backoff.succeeded(key)

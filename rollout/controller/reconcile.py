@@ -1,4 +1,4 @@
-"""One reconcile of one Rollout: read → check → decide → write, in a crash-safe order.
+"""One reconcile of one Rollout: read → observe → judge → decide → apply → write, crash-safe.
 
 Called by the controller's worker for every due evaluation and every watch
 event. The decision is the engine's; this module only gathers its inputs and

@@ -29,10 +29,25 @@ class WorkQueue:
         self._clock = clock
         self._ready_at: dict[Key, float] = {}  # insertion order is queue order
         self._evaluations: dict[Key, Evaluation | None] = {}
+        self._holds: dict[Key, tuple[float, object]] = {}  # failing: until when, generation
 
-    def put(self, key: Key, evaluation: Evaluation | None = None, after_s: float = 0.0) -> None:
+    def put(
+        self,
+        key: Key,
+        evaluation: Evaluation | None = None,
+        after_s: float = 0.0,
+        generation: object = None,
+    ) -> None:
+        """Queue ``key``; a held key waits out its hold, unless ``generation`` is a new one
+        (a changed spec is worth trying at once)."""
         with self._cond:
-            ready_at = self._clock() + after_s
+            now = self._clock()
+            held = self._holds.get(key)
+            if held is not None and generation is not None and generation != held[1]:
+                del self._holds[key]
+            elif held is not None:
+                after_s = max(after_s, held[0] - now)
+            ready_at = now + after_s
             if key not in self._ready_at:
                 self._ready_at[key] = ready_at
                 self._evaluations[key] = evaluation
@@ -40,6 +55,16 @@ class WorkQueue:
                 self._ready_at[key] = min(self._ready_at[key], ready_at)
                 self._evaluations[key] = _newer(self._evaluations[key], evaluation)
             self._cond.notify()
+
+    def hold(self, key: Key, delay_s: float, generation: object = None) -> None:
+        """Keep ``key`` back for ``delay_s`` (a failing rollout's backoff), whoever puts it."""
+        with self._cond:
+            self._holds[key] = (self._clock() + delay_s, generation)
+
+    def release(self, key: Key) -> None:
+        """End ``key``'s hold (it succeeded, or it is gone)."""
+        with self._cond:
+            self._holds.pop(key, None)
 
     def get(self, timeout: float) -> tuple[Key, Evaluation | None] | None:
         with self._cond:

@@ -1,6 +1,6 @@
 """The pure state machine of a rollout: what happens at a step.
 
-``decide(spec, status, now, verdict)`` returns the next status and the actions
+``decide(spec, status, now, observed)`` returns the next status and the actions
 that make the world match it. It reads no clock, does no I/O and logs nothing;
 the controller calls it at every evaluation and on every watch event, writes
 the status, applies the actions and sends the effects.

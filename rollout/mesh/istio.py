@@ -32,7 +32,11 @@ class MeshDocs:
 
 
 def qualify(host: str, namespace: str) -> str:
-    """A service host as Istio resolves it in ``namespace``: the fully qualified name.
+    """A service host, fully qualified in ``namespace``.
+
+    Broader than Istio's own reading of a VirtualService host (which expands only names
+    without a dot): ``cart.shop`` and ``cart.shop.svc`` are taken as the service too, as
+    people write them in a Rollout's ``spec.service``.
 
     >>> [qualify(h, "shop") for h in ("cart", "cart.shop", "cart.shop.svc", "cart.example.com")]
     ['cart.shop.svc.cluster.local', 'cart.shop.svc.cluster.local', \

@@ -159,7 +159,7 @@ class Analysis(CamelModel):
     )
     judge: Literal["threshold", "sequential"] = Field(
         default="threshold",
-        description="threshold: SLOs and vs stable on the step so far (v1); sequential: "
+        description="threshold: SLOs and vs stable on the step so far (the default); sequential: "
         "e-processes valid at every look.",
     )
     alpha: Annotated[float, Field(gt=0.0, lt=0.5, allow_inf_nan=False)] = Field(

@@ -1,4 +1,4 @@
-"""The Prometheus adapter and judge v1 against a real Prometheus.
+"""The Prometheus adapter and the threshold judge against a real Prometheus.
 
 History is backfilled with ``promtool`` from exactly known Istio-shaped series
 (``meshlab.istio_metrics``), then queried at fixed evaluation times, so the

@@ -139,3 +139,24 @@ def test_a_crashing_reconcile_waits_with_backoff() -> None:
     assert (
         w.controller.metrics.rollout_failures.labels("reconcile", "RuntimeError")._value.get() == 1
     )
+
+
+def test_a_source_that_raises_leaves_every_rollout_waiting_not_the_tick_dead() -> None:
+    """The Prometheus adapter's own bug: the tick survives, each due rollout gets an
+    Unavailable answer (no data, never a pass), and the failure is counted."""
+    w = World()
+    w.controller.queue.put(("shop", "inventory"))
+    w.drain()
+    w.reconcile_after_mesh_write()
+
+    def broken(asks: list[Ask], at: datetime) -> dict[str, Observation | Unavailable]:
+        raise ValueError("could not convert string to float: 'x'")
+
+    w.source.observe = broken  # type: ignore[method-assign]
+    w.now += timedelta(seconds=11)
+    w.controller.tick()
+    w.drain()
+    status = w.status()
+    assert status.last_verdict is not None
+    assert (status.last_verdict.outcome, status.last_verdict.no_data) == ("inconclusive", True)
+    assert w.controller.metrics.rollout_failures.labels("observe", "ValueError")._value.get() == 1

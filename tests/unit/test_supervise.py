@@ -191,3 +191,20 @@ def test_an_evaluation_failure_lasts_until_an_evaluation_succeeds() -> None:
     reconciler.reconcile("shop", "inventory", Evaluation(nothing, started))
     status = parse_status(cluster.get("Rollout", "inventory")["status"])
     assert status.condition(EVALUATION_FAILED) is None
+
+
+def test_a_held_key_waits_whoever_puts_it_until_a_new_generation() -> None:
+    """A failing rollout's hold outlasts watch events, ticks and notifications; a new
+    generation of its spec (a fix) is tried at once; a release ends the hold."""
+    clock = Clock()
+    queue = WorkQueue(clock)
+    queue.hold(KEY, 30, generation=1)
+    queue.put(KEY)
+    queue.put(KEY, generation=1)
+    assert queue.get(timeout=0) is None
+    queue.put(KEY, generation=2)
+    assert queue.get(timeout=0) is not None
+    queue.hold(KEY, 30, generation=2)
+    queue.release(KEY)
+    queue.put(KEY)
+    assert queue.get(timeout=0) is not None
