@@ -29,6 +29,7 @@ from rollout.analysis.judges import Evaluation, judge
 from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
+from rollout.engine.preflight import MtlsMode, mtls_findings, mtls_mode
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.mesh import (
@@ -55,7 +56,6 @@ from rollout.model import (
 Doc = dict[str, Any]
 FAILED_CONDITION = "ReconcileFailed"
 EVALUATION_FAILED = "EvaluationFailed"
-MTLS_STRICTNESS = ("off", "warn", "block")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Reconciler:
         notifier: Notifier,
         fence: Fence,
         clock: Callable[[], datetime],
-        mtls_floor: str = "off",
+        mtls_floor: MtlsMode = "off",
         scrape_interval_s: float = 15.0,
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
@@ -257,21 +257,16 @@ class Reconciler:
         readiness = self.workloads.subset_readiness(
             namespace, located.docs.destination_rule, spec.canary_subset
         )
-        mode = max(spec.preflight.mtls, self.mtls_floor, key=MTLS_STRICTNESS.index)
+        mode = mtls_mode(spec.preflight.mtls, self.mtls_floor)
         if mode == "off":
             return readiness.ready, None, None
-        mtls = self.workloads.mtls_report(
+        report = self.workloads.mtls_report(
             namespace,
             located.docs.destination_rule,
             (spec.stable_subset, spec.canary_subset),
         )
-        if mtls.strict:
-            return readiness.ready, None, None
-        seen = f"mTLS is {mtls.mode or 'PERMISSIVE (unset)'}: {mtls.message}"
-        if mode == "block":
-            why = "spec.preflight.mtls" if spec.preflight.mtls == "block" else "the platform"
-            return readiness.ready, f"preflight: {seen}; {why} requires STRICT", None
-        return readiness.ready, None, f"plain text is accepted ({seen})"
+        problem, warning = mtls_findings(mode, spec.preflight.mtls, report)
+        return readiness.ready, problem, warning
 
     def _commit(
         self,

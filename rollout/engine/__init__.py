@@ -7,6 +7,7 @@ per reconcile with what it saw (:class:`Observed`). The modules:
 * ``rules``: the rules a rollout follows (start, promote, hold, roll back, pause);
 * ``mesh_state``: the mesh a status asks for (``desired_mesh``);
 * ``run_spec``: which spec a run follows (``spec_in_force``);
+* ``preflight``: how strict the mTLS preflight is and what blocks a start;
 * ``status``: the bounded history and the conditions kept beside the decisions;
 * ``types``: ``Observed`` and ``Decision``.
 """

@@ -19,6 +19,7 @@ from rollout.controller.fakes import (
 )
 from rollout.controller.fakes import evaluation as fake_evaluation
 from rollout.controller.reconcile import Reconciler
+from rollout.engine.preflight import MtlsMode
 from rollout.kube.leader import NotLeader
 from rollout.model import parse_status
 from tests.unit.istio import destination_rule, seed_vs, weights
@@ -29,7 +30,7 @@ T0 = datetime(2026, 11, 25, tzinfo=UTC)
 class World:
     """A fake cluster with the seed documents, one Rollout and a controllable clock."""
 
-    def __init__(self, mtls_floor: str = "off", **spec: Any) -> None:
+    def __init__(self, mtls_floor: MtlsMode = "off", **spec: Any) -> None:
         self.cluster = FakeCluster()
         self.now = T0
         self.cluster.put("VirtualService", seed_vs())
@@ -217,7 +218,7 @@ def test_plain_text_is_told_once_when_the_preflight_only_warns() -> None:
     ],
 )
 def test_the_platform_sets_a_floor_under_the_mtls_preflight(
-    spec_mode: str, floor: str, phase: str
+    spec_mode: MtlsMode, floor: MtlsMode, phase: str
 ) -> None:
     """A tenant cannot loosen the platform's choice: with a `block` floor, `off` blocks."""
     w = World(mtls_floor=floor, preflight={"mtls": spec_mode})
