@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,7 +27,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Unavailable
 from rollout.analysis.queries import Ask, Check
-from rollout.controller.ports import AlwaysLeader, Leader, NoWatches, Source, Watch, Watches
+from rollout.controller.ports import (
+    AlwaysLeader,
+    Leader,
+    NoWatches,
+    Service,
+    Source,
+    Watch,
+    Watches,
+)
 from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler, Result
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
@@ -47,18 +55,10 @@ class Known:
     """What the controller remembers of a rollout between reconciles."""
 
     result: Result
-    step_key: tuple[int, int | None] = (0, None)
 
-
-@runtime_checkable
-class _Running(Protocol):
-    """A notifier with a thread of its own (the notification queue)."""
-
-    def start(self) -> object: ...
-
-    def stop(self) -> None: ...
-
-    def alive(self) -> bool: ...
+    @property
+    def step_key(self) -> tuple[int, int | None]:
+        return (self.result.status.run, self.result.status.step_index)
 
 
 class Controller:
@@ -79,6 +79,7 @@ class Controller:
         metrics: Metrics | None = None,
         queue: WorkQueue | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        delivery: Service | None = None,
     ) -> None:
         self.settings, self.reconciler, self.source = settings, reconciler, source
         self.leader: Leader = leader or AlwaysLeader()
@@ -86,8 +87,7 @@ class Controller:
         self.metrics = metrics or Metrics()
         self.queue = queue or WorkQueue()
         self.clock = clock
-        notifier = reconciler.notifier
-        self._delivery = notifier if isinstance(notifier, _Running) else None
+        self._delivery = delivery  # the notification queue's thread, started and watched here
         self.keys: set[Key] = set()  # every Rollout the watches have shown us
         self.known: dict[Key, Known] = {}
         self.stopping = threading.Event()
@@ -355,13 +355,11 @@ class Controller:
             return
         old = self.known.get(key)
         status = result.status
-        step_key = (status.run, status.step_index)
         known = Known(result)
-        if (old is None or old.step_key != step_key) and result.spec is not None:
+        if (old is None or old.step_key != known.step_key) and result.spec is not None:
             # A new step: its first evaluation comes one interval in, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
             self._due[key] = self.clock() + interval
-        known.step_key = step_key
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)

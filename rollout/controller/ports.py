@@ -115,6 +115,12 @@ class Loop(Protocol):
     def stop(self) -> None: ...
 
 
+class Service(Loop, Protocol):
+    """A loop the controller starts itself (the notification queue)."""
+
+    def start(self) -> object: ...
+
+
 class Watch(Loop, Protocol):
     """A watch of one kind of object; ``synced`` once it has listed them all."""
 

@@ -78,11 +78,12 @@ def connect(
     """A controller on the real adapters (``notifier`` replaces the Slack/webhook queue)."""
     s = settings
     metrics, queue = Metrics(), WorkQueue()
+    delivery: QueueNotifier | None = None
     if notifier is None:
         factory = ChannelFactory(
             KubeSecrets(kube, s.secrets_namespace), s.slack_base_url, s.notifications_policy
         )
-        notifier = QueueNotifier(
+        notifier = delivery = QueueNotifier(
             factory,
             on_delivered=queue.put,
             on_error=lambda channel: metrics.notify_errors.labels(channel).inc(),
@@ -104,7 +105,7 @@ def connect(
         scrape_interval_s=s.scrape_interval_s,
     )
     watches = KubeWatches(kube, routing.version, s.watch_timeout_s)
-    return Controller(s, reconciler, source, leader, watches, metrics, queue, clock)
+    return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)
 
 
 __all__ = ["KubeWatches", "connect"]

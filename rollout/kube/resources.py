@@ -10,8 +10,6 @@ from rollout.kube.client import Resource
 from rollout.mesh.istio import NETWORKING, SECURITY
 from rollout.model import GROUP, PLURAL, VERSION
 
-ISTIO_NETWORKING = NETWORKING
-ISTIO_SECURITY = SECURITY
 DEFAULT_ISTIO_VERSION = "v1beta1"
 
 ROLLOUTS = Resource(GROUP, VERSION, PLURAL)
@@ -22,15 +20,15 @@ EVENTS = Resource("events.k8s.io", "v1", "events")
 
 
 def virtual_services(version: str) -> Resource:
-    return Resource(ISTIO_NETWORKING, version, "virtualservices")
+    return Resource(NETWORKING, version, "virtualservices")
 
 
 def destination_rules(version: str) -> Resource:
-    return Resource(ISTIO_NETWORKING, version, "destinationrules")
+    return Resource(NETWORKING, version, "destinationrules")
 
 
 def peer_authentications(version: str) -> Resource:
-    return Resource(ISTIO_SECURITY, version, "peerauthentications")
+    return Resource(SECURITY, version, "peerauthentications")
 
 
 # (api group, resource, verb) for every call the controller makes. The chart's RBAC test
@@ -41,15 +39,15 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         (GROUP, PLURAL, "list"),
         (GROUP, PLURAL, "watch"),
         (GROUP, f"{PLURAL}/status", "update"),
-        (ISTIO_NETWORKING, "virtualservices", "get"),
-        (ISTIO_NETWORKING, "virtualservices", "list"),
-        (ISTIO_NETWORKING, "virtualservices", "watch"),
-        (ISTIO_NETWORKING, "virtualservices", "patch"),
-        (ISTIO_NETWORKING, "destinationrules", "get"),
-        (ISTIO_NETWORKING, "destinationrules", "list"),
-        (ISTIO_NETWORKING, "destinationrules", "watch"),
-        (ISTIO_NETWORKING, "destinationrules", "patch"),
-        (ISTIO_SECURITY, "peerauthentications", "list"),
+        (NETWORKING, "virtualservices", "get"),
+        (NETWORKING, "virtualservices", "list"),
+        (NETWORKING, "virtualservices", "watch"),
+        (NETWORKING, "virtualservices", "patch"),
+        (NETWORKING, "destinationrules", "get"),
+        (NETWORKING, "destinationrules", "list"),
+        (NETWORKING, "destinationrules", "watch"),
+        (NETWORKING, "destinationrules", "patch"),
+        (SECURITY, "peerauthentications", "list"),
         ("apps", "deployments", "list"),
         ("events.k8s.io", "events", "create"),
         ("coordination.k8s.io", "leases", "get"),

@@ -20,11 +20,10 @@ from rollout.kube.client import KubeClient
 from rollout.kube.errors import Conflict, Invalid, KubeError, NotFound
 from rollout.kube.resources import (
     DEFAULT_ISTIO_VERSION,
-    ISTIO_NETWORKING,
     destination_rules,
     virtual_services,
 )
-from rollout.mesh.istio import MeshDocs, hosts_of, same_host
+from rollout.mesh.istio import NETWORKING, MeshDocs, hosts_of, same_host
 
 Doc = dict[str, Any]
 
@@ -74,7 +73,7 @@ class RoutingClient:
         """The networking.istio.io version the server prefers (v1 on Istio 1.22+)."""
         if self._version is None:
             try:
-                group = self.kube.request("GET", f"/apis/{ISTIO_NETWORKING}")
+                group = self.kube.request("GET", f"/apis/{NETWORKING}")
                 self._version = str(group["preferredVersion"]["version"])
             except (KubeError, KeyError, TypeError):
                 self._version = DEFAULT_ISTIO_VERSION

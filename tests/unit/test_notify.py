@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from rollout.actions import NotifyEvent, notify
 from rollout.model import EffectId, PendingEffect, parse_status
 from rollout.notify import DeliveryError, JsonWebhook, QueueNotifier, SlackBot, SlackWebhook
 from rollout.notify.messages import Release, release_of
 
 TOKEN = "xoxb-0000-SECRET-TOKEN"
-STORY = [(1, "started"), (2, "step-promoted"), (3, "rolled-back"), (4, "started")]
+STORY: list[tuple[int, NotifyEvent]] = [
+    (1, "started"),
+    (2, "step-promoted"),
+    (3, "rolled-back"),
+    (4, "started"),
+]
 
 
 def rollout(namespace: str, uid: str, name: str = "inventory", run: int = 1) -> dict[str, Any]:
@@ -28,16 +34,9 @@ def rollout(namespace: str, uid: str, name: str = "inventory", run: int = 1) -> 
     }
 
 
-def effect(decision: int, event: str, run: int = 1) -> PendingEffect:
-    """A pending notification as the reconciler writes it."""
-    return PendingEffect(
-        id=f"r{run}.{decision}.{event}",
-        kind="notify",
-        run=run,
-        decision=decision,
-        event=event,
-        message=event,
-    )
+def effect(decision: int, event: NotifyEvent, run: int = 1) -> PendingEffect:
+    """A pending notification as the engine makes it."""
+    return notify(run, decision, event, event, canary_weight=0, step_index=None)
 
 
 @dataclass
