@@ -23,27 +23,25 @@ def spec_in_force(
     carrying = status.phase in ("Progressing", "Paused") and status.step_index is not None
     if not carrying or status.applied_spec is None:
         return spec, problem
+    running = (status.stable_subset, status.canary_subset)
+    if spec is not None and (spec.stable_subset, spec.canary_subset) == running:
+        return spec, None  # the common case: the run's own subsets, nothing to reread
     try:
         applied = RolloutSpec.model_validate(status.applied_spec)
     except ValueError:
         return spec, problem  # written by another version of us: the resource's spec it is
     if spec is None:
         return applied, f"the spec is invalid ({problem})"
-    pair, running = (
-        (spec.stable_subset, spec.canary_subset),
-        (status.stable_subset, status.canary_subset),
+    message = (
+        f"spec.stableSubset/canarySubset changed from {'/'.join(map(str, running))} to "
+        f"{spec.stable_subset}/{spec.canary_subset} during a run: abort this run first "
+        "(rollout abort), or set them back"
     )
-    if pair != running:
-        message = (
-            f"spec.stableSubset/canarySubset changed from {'/'.join(map(str, running))} to "
-            f"{'/'.join(pair)} during a run: abort this run first (rollout abort), "
-            "or set them back"
-        )
-        return applied.model_copy(update={"command": spec.command}), message
-    return spec, None
+    return applied.model_copy(update={"command": spec.command}), message
 
 
 def as_applied(spec: RolloutSpec) -> dict[str, object]:
+    """The spec as the status keeps it for the run (``appliedSpec``), without its command."""
     wire = spec.wire()
     wire.pop("command", None)  # commands are consumed by id, never replayed from here
     return wire
