@@ -126,13 +126,25 @@ class PrometheusSource:
             return out
         # Rollouts on Istio's standard metrics share one batch; a rollout that names metrics
         # of its own is asked apart, so its metrics (slow, huge, odd) can only hurt itself.
+        # Those are asked side by side, with a check's timeout: a slow metric of one tenant
+        # holds the cycle for at most that long, not six queries' worth for each.
         shared = [a for a in good if _standard(a)]
-        batches = ([shared] if shared else []) + [[a] for a in good if not _standard(a)]
-        for batch in batches:
-            out.update(self._standard_queries(batch, at))
+        if shared:
+            out.update(self._standard_queries(shared, at))
+        own = [a for a in good if not _standard(a)]
+        if own:
+            workers = min(self.check_workers, len(own))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="own") as pool:
+                alone = [
+                    pool.submit(self._standard_queries, [a], at, self.check_timeout_s) for a in own
+                ]
+                for future in alone:
+                    out.update(future.result())
         return out
 
-    def _standard_queries(self, asks: list[Ask], at: datetime) -> Result:
+    def _standard_queries(
+        self, asks: list[Ask], at: datetime, timeout_s: float | None = None
+    ) -> Result:
         """Requests, 5xx and latency buckets for ``asks``, in six queries, and their checks."""
         queries: dict[str, str] = {}
         for scope, window in (("step", False), ("window", True)):
@@ -142,7 +154,7 @@ class PrometheusSource:
         grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
         try:
             for name, promql in queries.items():
-                grouped[name] = by_key(self.query(promql, at))
+                grouped[name] = by_key(self.query(promql, at, timeout_s))
         except PrometheusError as error:
             return {a.key: Unavailable(at=at, reason=str(error)) for a in asks}
         checks = self._checks(asks, at)
