@@ -59,7 +59,12 @@ class Ours:
             canary=VersionCounts(step=as_counts(path.increase("canary", start, t))),
         )
         step = Step(
-            self.spec.analysis, before.stage, before.step_started_at, before.evidence, self.scrape_s
+            self.spec.analysis,
+            before.stage,
+            before.step_started_at,
+            before.evidence,
+            self.scrape_s,
+            before.gate,
         )
         verdict = sequential_judge(observed, step)
         after = _weight_set(

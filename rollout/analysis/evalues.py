@@ -16,8 +16,11 @@ a fixed grid of alternatives), so a restarted controller carries on where it was
   (NeurIPS 2022).
 * :func:`rate_log_lr` is the one-sample version: the canary's rate against an SLO.
 
-Each comes with its mirror (null: at least as bad as the bound), whose
-rejection is positive evidence that the canary is fine: promotion needs it.
+Each comes with its mirror (null: at least as bad as a second, larger bound),
+whose rejection is positive evidence that the canary is fine: promotion to 100%
+needs it. The two bounds differ: a regression below the first is accepted, one
+beyond the second must be caught, and proving "better than the second" takes far
+fewer requests than proving "better than the first".
 Periods add up: the judge (``evidence``) sums the log-ratios of whole steps.
 """
 
@@ -48,34 +51,46 @@ def e_value(log_lr: np.ndarray | list[float]) -> float:
 
 
 def ratio_log_lr(
-    delta: float, canary_events: float, canary_n: float, stable_events: float, stable_n: float
+    worse_than: float,
+    fine_below: float,
+    canary_events: float,
+    canary_n: float,
+    stable_events: float,
+    stable_n: float,
 ) -> Pair:
-    """One period's evidence on the canary/stable rate ratio against ``1 + delta``."""
+    """One period's evidence on the canary/stable rate ratio: that it is above
+    ``worse_than`` (a regression), and that it is below ``fine_below`` (fine to promote)."""
     if canary_n <= 0 or stable_n <= 0 or canary_events + stable_events <= 0:
         return np.zeros(GRID), np.zeros(GRID)  # no events: nothing to learn about the ratio
-    bound = 1 + delta
-    p0 = bound * canary_n / (bound * canary_n + stable_n)
 
-    def log_lr(thetas: np.ndarray) -> np.ndarray:
+    def log_lr(thetas: np.ndarray, bound: float) -> np.ndarray:
+        p0 = bound * canary_n / (bound * canary_n + stable_n)
         p = thetas * canary_n / (thetas * canary_n + stable_n)
         return np.asarray(
             canary_events * np.log(p / p0) + stable_events * np.log((1 - p) / (1 - p0))
         )
 
-    return log_lr(_grid_above(bound, 20.0)), log_lr(_grid_below(bound, 0.2))
+    return (
+        log_lr(_grid_above(worse_than, 20.0), worse_than),
+        log_lr(_grid_below(fine_below, min(0.8, fine_below / 2.5)), fine_below),
+    )
 
 
-def rate_log_lr(limit: float, events: float, n: float) -> Pair:
-    """One period's evidence on the canary's rate against ``limit``."""
-    if n <= 0 or not 0 < limit < 1:
+def rate_log_lr(worse_than: float, fine_below: float, events: float, n: float) -> Pair:
+    """One period's evidence on the canary's rate: above ``worse_than`` (an SLO broken),
+    and below ``fine_below``."""
+    if n <= 0:
         return np.zeros(GRID), np.zeros(GRID)
 
-    def log_lr(rates: np.ndarray) -> np.ndarray:
+    def log_lr(rates: np.ndarray, limit: float) -> np.ndarray:
+        if not 0 < limit < 1:
+            return np.zeros(GRID)
         rates = np.clip(rates, 1e-9, 1 - 1e-9)
         return np.asarray(
             events * np.log(rates / limit) + (n - events) * np.log((1 - rates) / (1 - limit))
         )
 
-    return log_lr(_grid_above(limit, min(0.99, limit * 50))), log_lr(
-        _grid_below(limit, limit * 0.1)
+    return (
+        log_lr(_grid_above(worse_than, min(0.99, worse_than * 50)), worse_than),
+        log_lr(_grid_below(fine_below, fine_below * 0.1), fine_below),
     )

@@ -56,11 +56,12 @@ def judge(
     step_started_at: datetime | None,
     evidence: Evidence | None,
     scrape_interval_s: float,
+    gate: bool = False,
 ) -> Verdict | None:
     """The verdict of ``analysis.judge`` on ``evaluation``; None when it is stale."""
     if step_started_at is None or evaluation.step_started_at != step_started_at:
         return None
-    step = Step(analysis, stage, step_started_at, evidence, scrape_interval_s)
+    step = Step(analysis, stage, step_started_at, evidence, scrape_interval_s, gate)
     return JUDGES[analysis.judge](evaluation.observed, step)
 
 

@@ -1,33 +1,33 @@
-"""The sequential judge (``analysis.judge: sequential``): verdicts from e-processes. Pure.
+"""The sequential judge (``analysis.judge: sequential``, the default): e-processes. Pure.
 
-Four sequential tests run for the whole rollout, so evidence carries across
-steps: canary vs stable 5xx, canary vs stable requests above a latency bound
-(the stable P99's bucket, fixed at the run's first evaluation), the canary's
-5xx rate against ``maxErrorRate`` and its share above the SLO's bucket against
-1%. The run's error budget ``alpha`` is split between them (:data:`ALPHA_SHARE`).
+Sequential tests run for the whole rollout, so evidence carries across steps.
+Each asks one question of the canary, in two directions:
 
-Each evaluation computes the current step's likelihood ratios from the step's
-cumulative counts (``increase`` over the step): the canary's share of traffic
-is constant within a step, so the step's counts are a sufficient summary, and
-no period is counted twice. When a new step starts, the finished step's ratios
-are folded into the run's. Prometheus's ``increase`` extrapolates to the ends
-of the range, inflating counts early in a step (up to 2x at 30 s with 15 s
-scrapes): counts are deflated by the most that extrapolation can add
-(:func:`extrapolation_bound`), which keeps the tests valid.
+* **is it worse?** than stable beyond ``tolerance`` (5xx ratio; share of requests
+  slower than stable's P99 bucket, fixed at the run's first look), or than the SLOs
+  (``maxErrorRate``; 1% of requests above the ``maxP99Ms`` bucket). Enough evidence
+  (``1/(alpha * share)``, :data:`ALPHA_SHARE`) fails the step at any evaluation,
+  however often the judge looks.
+* **is it fine?** better than the ``mustCatch`` bounds: a 5xx ratio under
+  ``mustCatch.errors`` times stable's (or under a tenth of the SLO), and under
+  ``mustCatch.slowRequests`` times stable's share of slow requests (or under 1%).
+  Enough evidence (``2/alpha``: two routes per metric) is what lets the canary reach
+  100%; a canary at least as bad as those bounds gets there with chance at most alpha.
 
-* fail: any test's "worse" e-value reaches ``1/(alpha * share)``, at any evaluation,
-  except an SLO test while stable, at the canary's volume, breaks the same SLO
-  (a common-mode incident: held, as the threshold judge does) or at a 100% stage, where
-  no stable traffic is left to tell a regression from an incident (held too:
-  ``onInconclusive`` decides once ``maxInconclusive`` is exceeded);
-* pass: positive evidence (e >= ``2/alpha``: a bad canary passes a step through
-  one of two tests, each at ``alpha/2``), from the current step's data, on both errors (vs
-  stable, or under the SLO) and latency (vs stable, or under the SLO), with the
-  stage's minimum requests; the step's minimum time is the engine's to enforce;
-* otherwise inconclusive: the step is extended, up to ``maxInconclusive``.
+So the steps before the last one are short: they pass after their time and minimum
+requests unless the evidence leans towards a regression; the step whose pass sends
+the canary to 100% (``Step.gate``) waits for the "fine" evidence, gathered over the
+whole run. At 100% no stable traffic is left: the step passes on evidence that the
+SLOs hold.
 
-The state (:class:`~rollout.model.Evidence`, 16 numbers per test and direction)
-travels in the verdict into the status. The e-value maths is in ``evalues``.
+A common-mode incident (stable, at the canary's volume, breaks the same SLO) fails
+nothing: the comparison with stable decides; a finished step's SLO evidence from such
+an incident is dropped, so it does not hold the 100% stage later. Each evaluation
+works on the step's cumulative counts (``increase`` over the step), deflated by the
+most Prometheus's extrapolation can add (:func:`extrapolation_bound`); a new step folds
+the last one's evidence into the run's. The state (:class:`~rollout.model.Evidence`)
+travels in the verdict into the status; the e-value maths is in ``evalues``, the
+rows and the time estimate in ``explain``.
 """
 
 from __future__ import annotations
@@ -37,17 +37,23 @@ import math
 import numpy as np
 
 from rollout.analysis.evalues import GRID, Pair, e_value, rate_log_lr, ratio_log_lr
+from rollout.analysis.explain import Reading, rows, seconds_to_decide
 from rollout.analysis.observations import Counts, Observation, Unavailable, bound_at_or_above
 from rollout.analysis.verdicts import Step, unavailable
-from rollout.model import Analysis, Evidence, LogLikelihoods, MetricVerdict, Stage, Verdict
+from rollout.model import Analysis, Evidence, LogLikelihoods, Verdict
 
-TESTS = ("errors", "latency", "errorSlo", "latencySlo")
-SUSPICIOUS = 1.0
 ALPHA_SHARE = {"errors": 0.4, "latency": 0.4, "errorSlo": 0.1, "latencySlo": 0.1}
-"""How the run's alpha is split: most to the comparisons with stable, which must catch
-small effects early; an SLO breach is usually large and affords a higher bar."""
+"""How the run's alpha is split between the "worse" tests: most to the comparisons with
+stable, which must catch small effects early; an SLO breach is usually large."""
 STABLE = {"errorSlo": "stableErrorSlo", "latencySlo": "stableLatencySlo"}
-LATENCY_SHARE = 0.01  # "P99 under the SLO" = at most 1% of requests above its bucket
+ROUTES: dict[str, tuple[str, ...]] = {
+    "errors": ("errors", "errorFloor"),
+    "latency": ("latency", "latencyFloor"),
+}
+"""The two ways to show a metric fine for 100%: against stable, or in absolute terms."""
+SLOW_SHARE = 0.01  # "P99 under a bound" = at most 1% of requests above it
+FLOOR = 0.1  # a 5xx ratio under a tenth of the SLO is never a regression worth catching
+SUSPICIOUS = 1.0
 
 
 def extrapolation_bound(range_s: float, scrape_s: float) -> float:
@@ -95,26 +101,52 @@ def _step_pairs(
 ) -> dict[str, Pair]:
     """The current step's likelihood ratios, from its (deflated) cumulative counts."""
     match = canary.requests / stable.requests if stable.has_data else 0.0
+    slo, worse = a.max_error_rate, 1 + a.tolerance
+    slow_c, slow_s = _above(canary, bound), _above(stable, bound)
     return {
         "errors": ratio_log_lr(
-            a.tolerance, canary.errors, canary.requests, stable.errors, stable.requests
-        ),
-        "latency": ratio_log_lr(
-            a.tolerance,
-            _above(canary, bound),
+            worse,
+            a.must_catch.errors,
+            canary.errors,
             canary.requests,
-            _above(stable, bound),
+            stable.errors,
             stable.requests,
         ),
-        "errorSlo": rate_log_lr(a.max_error_rate, canary.errors, canary.requests),
-        "latencySlo": rate_log_lr(LATENCY_SHARE, _above(canary, slo_bound), canary.requests),
+        "latency": ratio_log_lr(
+            worse, a.must_catch.slow_requests, slow_c, canary.requests, slow_s, stable.requests
+        ),
+        "errorSlo": rate_log_lr(slo, slo, canary.errors, canary.requests),
+        "latencySlo": rate_log_lr(
+            SLOW_SHARE, SLOW_SHARE, _above(canary, slo_bound), canary.requests
+        ),
+        "errorFloor": rate_log_lr(slo, slo * FLOOR, canary.errors, canary.requests),
+        "latencyFloor": rate_log_lr(SLOW_SHARE, SLOW_SHARE, slow_c, canary.requests),
         # Stable's data at the canary's volume: a common-mode incident gives both the same
         # evidence against the SLO, whatever their shares of traffic.
-        "stableErrorSlo": rate_log_lr(a.max_error_rate, stable.errors * match, canary.requests),
+        "stableErrorSlo": rate_log_lr(slo, slo, stable.errors * match, canary.requests),
         "stableLatencySlo": rate_log_lr(
-            LATENCY_SHARE, _above(stable, slo_bound) * match, canary.requests
+            SLOW_SHARE, SLOW_SHARE, _above(stable, slo_bound) * match, canary.requests
         ),
     }
+
+
+def _mean(e: dict[str, float], names: tuple[str, ...]) -> float:
+    return sum(e[name] for name in names) / len(names)
+
+
+def _fold(done: dict[str, Pair], finished: dict[str, Pair]) -> dict[str, Pair]:
+    """The run's evidence once a step is over. An SLO test's step in which stable broke the
+    same SLO (a common-mode incident) is left out: it says nothing of the canary."""
+    out = dict(done)
+    for name, (worse, fine) in finished.items():
+        twin = STABLE.get(name)
+        if twin is not None and twin in finished and float(np.max(finished[twin][0])) > 0:
+            continue
+        if name in STABLE.values() and float(np.max(worse)) > 0:
+            continue
+        before = out.get(name, (np.zeros(GRID), np.zeros(GRID)))
+        out[name] = (before[0] + worse, before[1] + fine)
+    return out
 
 
 def sequential_judge(observed: Observation | Unavailable, step: Step) -> Verdict:
@@ -126,11 +158,9 @@ def sequential_judge(observed: Observation | Unavailable, step: Step) -> Verdict
     done, current = _pairs(state.done), _pairs(state.current)
     step_key = started.isoformat() if started else ""
     if state.step != step_key:  # a new step: the last one's evidence is final
-        for name, (worse, fine) in current.items():
-            before = done.get(name, (np.zeros(GRID), np.zeros(GRID)))
-            done[name] = (before[0] + worse, before[1] + fine)
-    range_s = math.ceil((observed.at - started).total_seconds()) if started else 0
-    factor = extrapolation_bound(range_s, step.scrape_interval_s)
+        done = _fold(done, current)
+    elapsed = (observed.at - started).total_seconds() if started else 0.0
+    factor = extrapolation_bound(math.ceil(elapsed), step.scrape_interval_s)
     canary = _deflate(observed.canary.step, factor)
     stable = _deflate(observed.stable.step, factor)
     bound = state.bound_ms
@@ -144,75 +174,71 @@ def sequential_judge(observed: Observation | Unavailable, step: Step) -> Verdict
         for name, (w, f) in current.items()
     }
     new_state = Evidence(step=step_key, bound_ms=bound, done=_plain(done), current=_plain(current))
-    alpha = analysis.alpha
-    thresholds = {name: 1 / (alpha * share) for name, share in ALPHA_SHARE.items()}
-    return _verdict(observed, step.stage, total, current, thresholds, 2 / alpha, new_state)
+    reading = Reading(
+        canary=canary, stable=stable, bound_ms=bound, slo_bound_ms=slo_bound, elapsed_s=elapsed
+    )
+    return _verdict(observed, step, total, current, reading, new_state)
 
 
 def _verdict(
     observed: Observation,
-    stage: Stage,
+    step: Step,
     total: dict[str, Pair],
     current: dict[str, Pair],
-    threshold: dict[str, float],
-    fine_threshold: float,
+    reading: Reading,
     state: Evidence,
 ) -> Verdict:
+    alpha, stage = step.analysis.alpha, step.stage
+    fail_at = {name: 1 / (alpha * share) for name, share in ALPHA_SHARE.items()}
     worse = {name: e_value(pair[0]) for name, pair in total.items()}
-    # Positive evidence from this step alone: a canary that turned bad after earning it
-    # in an earlier step must earn it again.
-    fine = {name: e_value(pair[1]) for name, pair in current.items()}
-    # Common mode: stable's own rate, at the canary's volume, is above the same SLO
-    # (some alternative above the SLO fits stable's data better than the SLO does).
-    # At 100% stable serves nothing: a breach cannot be told from an incident (held, and
-    # analysis.onInconclusive decides after maxInconclusive evaluations).
-    common = [
-        name
-        for name in STABLE
-        if worse[name] >= threshold[name]
-        and (stage.weight >= 100 or float(np.max(total[STABLE[name]][0])) > 0)
-    ]
+    fine = {name: e_value(pair[1]) for name, pair in total.items()}
+    full = stage.weight >= 100
+    # Two routes per metric below 100% (the SLOs alone at 100%): their mean is an e-value.
+    pass_at = 1 / alpha
+    routes: dict[str, tuple[str, ...]] = (
+        {"errors": ("errorSlo",), "latency": ("latencySlo",)} if full else dict(ROUTES)
+    )
+    breached = [n for n in ALPHA_SHARE if worse[n] >= fail_at[n]]
+    common = [n for n in breached if n in STABLE and float(np.max(total[STABLE[n]][0])) > 0]
+    # At 100% stable serves nothing: an SLO breach cannot be told from an incident.
+    held = [n for n in breached if n in STABLE and full and n not in common]
+    failing = [n for n in breached if n not in common and n not in held]
+    proven = {metric: _mean(fine, names) >= pass_at for metric, names in routes.items()}
+    suspicious = [n for n in ("errors", "latency") if worse[n] > SUSPICIOUS and not full]
     n = int(observed.canary.step.requests)
-    metrics = [
-        MetricVerdict(
-            name=f"e-{name}",
-            value=round(worse[name], 3),
-            threshold=round(threshold[name], 3),
-            samples=n,
-            outcome="nodata"
-            if name in common
-            else "fail"
-            if worse[name] >= threshold[name]
-            else ("pass" if fine[name] >= fine_threshold else "nodata"),
-        )
-        for name in TESTS
-    ]
-    failing = [m.name for m in metrics if m.outcome == "fail"]
-    # Not a test, a brake: no promotion while the comparison with stable leans towards
-    # "worse" (its e-value above 1, where a healthy canary's drifts down to 0).
-    suspicious = [f"e-{name}" for name in ("errors", "latency") if worse[name] > SUSPICIOUS]
-
-    def ok(*names: str) -> bool:
-        return any(fine[name] >= fine_threshold for name in names)
-
+    enough = n >= stage.min_requests
+    metrics = rows(step, reading, worse, fine, fail_at, pass_at, routes, failing)
     if failing:
-        outcome, reason = "fail", "sequential evidence of a regression: " + ", ".join(failing)
-    elif common and stage.weight >= 100:
+        outcome = "fail"
+        reason = "evidence of a regression: " + ", ".join(
+            m.describe() for m in metrics if m.outcome == "fail"
+        )
+    elif held:
         outcome = "inconclusive"
         reason = (
-            f"{', '.join(common)} breached with no stable traffic to compare: "
+            f"{', '.join(held)} breached at 100% with no stable traffic to compare: "
             "a canary regression or a common-mode incident"
         )
-    elif common:
-        outcome = "inconclusive"
-        reason = f"common-mode incident: stable breaks {', '.join(common)} too"
     elif suspicious:
         outcome = "inconclusive"
-        reason = "evidence leans towards a regression: " + ", ".join(suspicious)
-    elif n >= stage.min_requests and ok("errors", "errorSlo") and ok("latency", "latencySlo"):
-        outcome, reason = "pass", "positive evidence on errors and latency"
+        reason = "the comparison with stable leans towards a regression: waiting for more data"
+    elif not enough:
+        outcome, reason = "inconclusive", f"{n} of the step's {stage.min_requests} canary requests"
+    elif (step.gate or full) and not all(proven.values()):
+        missing = [metric for metric, ok in proven.items() if not ok]
+        outcome = "inconclusive"
+        reason = f"not enough evidence yet that {' and '.join(missing)} are fine for 100%"
+    elif step.gate or full:
+        outcome, reason = "pass", "evidence that errors and latency are fine for 100%"
     else:
-        outcome, reason = "inconclusive", "not enough evidence either way yet"
+        outcome, reason = "pass", "no sign of a regression (100% will need evidence)"
+    if common:
+        reason += f"; stable breaks the SLO too (common-mode incident: {', '.join(common)})"
+    estimate = (
+        seconds_to_decide(step, reading, current, worse, fine, fail_at, pass_at, routes)
+        if outcome == "inconclusive"
+        else 0.0
+    )
     return Verdict(
         outcome=outcome,
         at=observed.at,
@@ -221,4 +247,5 @@ def _verdict(
         reason=reason,
         metrics=metrics,
         evidence=state,
+        decision_in_s=estimate,
     )

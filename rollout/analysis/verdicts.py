@@ -23,6 +23,7 @@ class Step:
     started_at: datetime | None = None
     evidence: Evidence | None = None
     scrape_interval_s: float = 15.0  # Prometheus's, for what increase() may extrapolate
+    gate: bool = False  # passing this step sends the canary to 100% (RolloutStatus.gate)
 
 
 def unavailable(observed: Unavailable, evidence: Evidence | None = None) -> Verdict:

@@ -192,8 +192,13 @@ def restart_patch(old: Doc, spec: Doc, flags: dict[str, Any]) -> tuple[Doc, list
         before = (old.get(section) or {}).get(alias)
         default = _default(section, alias)
         if given is None and before is not None and before != default:
+            back = (
+                "is unset, so the judge's own default applies"
+                if default is None
+                else (f"goes back to the default {_shown(default)}")
+            )
             notes.append(
-                f"spec.{section}.{alias} goes back to the default {_shown(default)} "
+                f"spec.{section}.{alias} {back} "
                 f"(the last run had {_shown(before)}; pass {flag} {_shown(before)} to keep it)"
             )
     return patch, notes

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rollout.model import SpecError, parse_status
+from rollout.model import MetricVerdict, SpecError, Verdict, parse_status
 
 Doc = dict[str, Any]
 COLOURS = {
@@ -66,23 +66,69 @@ def status_panel(rollout: Doc) -> Panel:
         lines.append(Text(f"[{bar}]", style=COLOURS.get(phase, "white")))
     verdict = status.last_verdict
     if verdict is not None:
-        table = Table(box=None, show_header=True, header_style="bold")
-        for column in ("metric", "value", "threshold", "samples", ""):
-            table.add_column(column)
-        for m in verdict.metrics:
-            mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "nodata": "[yellow]?[/]"}
-            table.add_row(
-                Text(m.name),
-                "-" if m.value is None else f"{m.value:.4g}",
-                "-" if m.threshold is None else f"{m.op} {m.threshold:g}",
-                str(m.samples),
-                mark[m.outcome],
-            )
-        lines.append(Text(f"last verdict: {verdict.outcome}", style="bold"))
-        lines.append(table)
+        lines.append(Text(f"last verdict: {verdict.outcome} ({verdict.reason})", style="bold"))
+        lines.append(verdict_table(verdict))
+        wait = waiting(verdict, phase)
+        if wait:
+            lines.append(Text(wait))
     if status.message:
         lines.append(Text(f"last decision: {status.message}"))
     return Panel(Group(*lines), expand=False)
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``2.5 h``: how long, as a person says it."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def waiting(verdict: Verdict, phase: str) -> str | None:
+    """What the step still needs, from the judge's estimate, while it waits for evidence."""
+    if verdict.outcome != "inconclusive" or phase not in ("Progressing", "Paused"):
+        return None
+    if verdict.decision_in_s is None:
+        return "no estimate: no evidence is building either way at the current traffic"
+    return f"needs about {duration(verdict.decision_in_s)} more at the current traffic"
+
+
+def _evidence(metric: MetricVerdict) -> str:
+    parts = []
+    if metric.regression:
+        parts.append(f"roll back {100 * metric.regression:.0f}%")
+    if metric.promotion is not None:
+        parts.append(f"promote {100 * metric.promotion:.0f}%")
+    return ", ".join(parts) or "-"
+
+
+def verdict_table(verdict: Verdict) -> Table:
+    """One row per check: the canary's value, stable's beside it, the limit, and (for the
+    sequential judge) how far the evidence has come towards a rollback and towards 100%."""
+    evidence = any(m.promotion is not None or m.regression is not None for m in verdict.metrics)
+    table = Table(box=None, show_header=True, header_style="bold")
+    columns = ["check", "canary", "stable", "limit", "samples", ""]
+    if evidence:
+        columns.insert(4, "evidence")
+    for column in columns:
+        table.add_column(column)
+    marks = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "nodata": "[yellow]…[/]"}
+    for m in verdict.metrics:
+        mark = marks[m.outcome] if m.samples or m.outcome != "nodata" else "[yellow]no data[/]"
+        limit = "-" if m.threshold is None else f"{m.op} {m.show(m.threshold)}"
+        cells: list[Text | str] = [
+            Text(m.name),
+            m.show(m.value),
+            m.show(m.stable),
+            limit,
+            str(m.samples),
+            mark,
+        ]
+        if evidence:
+            cells.insert(4, _evidence(m))
+        table.add_row(*cells)
+    return table
 
 
 def rollouts_table(items: list[Doc], now: datetime | None = None) -> Table:

@@ -200,7 +200,7 @@ class FakeFence:
 
 
 def evaluation(
-    outcome: str, at: datetime, step_started_at: datetime, requests: int = 500
+    outcome: str, at: datetime, step_started_at: datetime, requests: int = 20_000
 ) -> Evaluation:
     """Prometheus's answer for one step, as a judge would get it: a canary as healthy as
     stable ("pass"), or failing half its requests ("fail"), with ``requests`` of its own."""

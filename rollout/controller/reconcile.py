@@ -143,6 +143,7 @@ class Reconciler:
                         status.step_started_at,
                         status.evidence,
                         self.scrape_interval_s,
+                        status.gate,
                     )
                     seen = replace(seen, verdict=verdict)
                 except Exception as error:  # noqa: BLE001 a judge's bug: this evaluation is lost, not the run

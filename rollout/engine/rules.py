@@ -364,7 +364,7 @@ def _judge(turn: _Turn, verdict: Verdict | None) -> None:
         if verdict.no_data or overdue:
             count = s.inconclusive_count + 1
             turn.update(inconclusive_count=count)
-            if count > turn.spec.analysis.max_inconclusive:
+            if count > turn.spec.analysis.inconclusive_limit:
                 _give_up(turn, verdict, count)
         return
     turn.update(inconclusive_count=0)
@@ -438,10 +438,7 @@ def _regression(turn: _Turn, verdict: Verdict) -> None:
 
 
 def _describe(metric: MetricVerdict) -> str:
-    if metric.value is None or metric.threshold is None:
-        return metric.name
-    broken = ">" if metric.op == "<=" else "<"
-    return f"{metric.name} {metric.value:g} {broken} {metric.threshold:g}"
+    return metric.describe()
 
 
 def _give_up(turn: _Turn, verdict: Verdict, count: int) -> None:

@@ -7,6 +7,7 @@ Read by the engine, the strategies, the CLI (which writes it) and the controller
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -137,6 +138,27 @@ class CustomCheck(CamelModel):
         return self
 
 
+class MustCatch(CamelModel):
+    """How much worse than stable a canary may never be at 100% (the sequential judge).
+
+    A regression below ``analysis.tolerance`` is accepted; one at least this large
+    must not reach 100%: before the last step sends all traffic to the canary, the
+    judge needs evidence that the canary is better than these bounds. The larger
+    they are, the sooner a healthy canary is promoted (see the README's table).
+    """
+
+    errors: Annotated[float, Field(gt=1.0, le=100.0, allow_inf_nan=False)] = Field(
+        default=2.0,
+        description="Canary 5xx ratio this many times stable's (and above a tenth of "
+        "maxErrorRate) never reaches 100% (1..100).",
+    )
+    slow_requests: Annotated[float, Field(gt=1.0, le=100.0, allow_inf_nan=False)] = Field(
+        default=3.0,
+        description="Canary share of requests slower than stable's P99 bucket this many times "
+        "stable's (and at least 1%) never reaches 100% (1..100).",
+    )
+
+
 class Analysis(CamelModel):
     """How each step is judged on Prometheus data."""
 
@@ -158,15 +180,21 @@ class Analysis(CamelModel):
         default=True, description="Also fail a canary clearly worse than stable beside it."
     )
     judge: Literal["threshold", "sequential"] = Field(
-        default="threshold",
-        description="threshold: SLOs and vs stable on the step so far (the default); sequential: "
-        "e-processes valid at every look.",
+        default="sequential",
+        description="sequential (the default): evidence that stays valid at every look, "
+        "carried across steps; threshold: SLOs and vs stable on the step so far.",
     )
     alpha: Annotated[float, Field(gt=0.0, lt=0.5, allow_inf_nan=False)] = Field(
         default=0.01, description="Sequential judge: chance of rolling back a healthy canary."
     )
     tolerance: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = Field(
-        default=0.2, description="How much worse than stable the canary may be (0.2 = 20%)."
+        default=0.2,
+        description="How much worse than stable the canary may be and still pass (0.2 = 20%): "
+        "beyond it, evidence of the regression rolls back.",
+    )
+    must_catch: MustCatch = Field(
+        default_factory=MustCatch,
+        description="Sequential judge: regressions that must never reach 100%.",
     )
     requests_metric: Annotated[str, Field(max_length=200, pattern=METRIC_PATTERN)] = Field(
         default="istio_requests_total", description="Counter of requests by response_code."
@@ -175,8 +203,10 @@ class Analysis(CamelModel):
         default="istio_request_duration_milliseconds_bucket",
         description="Histogram buckets of request duration in milliseconds.",
     )
-    max_inconclusive: Annotated[int, Field(ge=0, le=MAX_INCONCLUSIVE)] = Field(
-        default=5, description="Evaluations without enough data tolerated in a row (<= 1000)."
+    max_inconclusive: Annotated[int, Field(ge=0, le=MAX_INCONCLUSIVE)] | None = Field(
+        default=None,
+        description="Evaluations past a step's time without a verdict tolerated in a row "
+        "(<= 1000); unset: the judge's own (threshold: 5; sequential: an hour of evaluations).",
     )
     on_inconclusive: Literal["pause", "rollback"] = Field(
         default="pause", description="What to do once maxInconclusive is exceeded."
@@ -184,6 +214,31 @@ class Analysis(CamelModel):
     custom_checks: list[CustomCheck] = Field(
         default_factory=list, max_length=MAX_CUSTOM_CHECKS, description="At most 10 checks."
     )
+
+    @property
+    def inconclusive_limit(self) -> int:
+        """``maxInconclusive``, or the judge's default: the sequential judge keeps
+        gathering evidence for up to an hour past a step's time before giving up."""
+        if self.max_inconclusive is not None:
+            return self.max_inconclusive
+        if self.judge == "threshold":
+            return 5
+        interval = parse_duration(self.interval).total_seconds()
+        return min(MAX_INCONCLUSIVE, max(5, math.ceil(3600 / interval)))
+
+    @model_validator(mode="after")
+    def _must_catch_above_tolerance(self) -> Analysis:
+        for name, bound in (
+            ("errors", self.must_catch.errors),
+            ("slowRequests", self.must_catch.slow_requests),
+        ):
+            if bound <= 1 + self.tolerance:
+                raise field_error(
+                    f"mustCatch.{name}",
+                    f"{bound:g} is within the tolerance ({1 + self.tolerance:g} x stable): "
+                    "what must be caught has to be worse than what is accepted",
+                )
+        return self
 
     @field_validator("custom_checks")
     @classmethod

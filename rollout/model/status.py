@@ -32,6 +32,39 @@ class MetricVerdict(CamelModel):
     op: Literal["<=", ">="] = "<="
     samples: int = 0
     outcome: MetricOutcome
+    stable: float | None = Field(
+        default=None, description="Stable's value beside the canary's, when compared."
+    )
+    regression: float | None = Field(
+        default=None,
+        description="Sequential judge: share of the evidence needed to roll back (0..1).",
+    )
+    promotion: float | None = Field(
+        default=None,
+        description="Sequential judge: share of the evidence needed to promote to 100% (0..1).",
+    )
+    unit: Literal["", "ratio", "ms"] = ""
+
+    def show(self, value: float | None) -> str:
+        """A value in this row's unit, for people: ``0.52%``, ``31.1 ms``."""
+        if value is None:
+            return "-"
+        if self.unit == "ratio":
+            return f"{100 * value:.3g}%"
+        if self.unit == "ms":
+            return f"{value:.4g} ms"
+        return f"{value:g}"
+
+    def describe(self) -> str:
+        """The row in a sentence: ``5xx ratio 2.1% vs stable 0.51%``, ``p99 612 ms > 500 ms``."""
+        if self.value is None:
+            return self.name
+        if self.stable is not None:
+            return f"{self.name} {self.show(self.value)} vs stable {self.show(self.stable)}"
+        if self.threshold is None:
+            return f"{self.name} {self.show(self.value)}"
+        broken = ">" if self.op == "<=" else "<"
+        return f"{self.name} {self.show(self.value)} {broken} {self.show(self.threshold)}"
 
 
 class LogLikelihoods(CamelModel):
@@ -76,6 +109,11 @@ class Verdict(CamelModel):
     )
     reason: str = ""
     metrics: list[MetricVerdict] = Field(default_factory=list)
+    decision_in_s: float | None = Field(
+        default=None,
+        description="The judge's estimate, at the traffic it saw, of how much longer the "
+        "step needs before it can be decided either way (None: no estimate).",
+    )
     evidence: Evidence | None = Field(
         default=None, description="The sequential judge's state after this evaluation."
     )
@@ -260,6 +298,16 @@ class RolloutStatus(CamelModel):
         if self.step_index is None or not self.plan:
             return None
         return self.plan[self.step_index]
+
+    @property
+    def gate(self) -> bool:
+        """Passing the current step sends the canary to 100% of the traffic: the step
+        before the last weighted one (or a plan's only step below 100)."""
+        stage = self.stage
+        if stage is None or self.step_index is None or stage.weight >= 100:
+            return False
+        later = self.plan[self.step_index + 1 :]
+        return not later or later[0].weight >= 100
 
     @property
     def terminal(self) -> bool:

@@ -187,7 +187,9 @@ def test_start_again_resets_the_fields_it_owns_and_says_so(
     assert spec.canary_subset == "v3"
     for words in ("spec.analysis.interval", "--interval 1s", "--steps 50,100", "--min-requests"):
         assert words in result.output
-    assert "maxInconclusive" not in result.output  # it was the default already
+    # Unset, maxInconclusive is the judge's own (an hour of evaluations for the sequential
+    # judge): the last run's 5 is no longer what applies, and the note says so.
+    assert "maxInconclusive is unset, so the judge's own default applies" in result.output
 
 
 def test_start_again_with_flags_sets_them(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +210,7 @@ def test_restart_patch_is_a_pure_function_of_the_old_spec_and_the_flags() -> Non
     after = merge_patch(PREVIOUS, patch)
     assert after["analysis"] == {"maxP99Ms": 250}
     assert after["strategy"] == {"steps": [10, 100], "headerRoute": {"header": "x-qa"}}
-    assert len(notes) == 3
+    assert len(notes) == 4
 
 
 def test_a_cluster_that_does_not_answer_is_a_clean_error(monkeypatch: pytest.MonkeyPatch) -> None:

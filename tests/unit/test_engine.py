@@ -214,6 +214,7 @@ CASES = [
         Case(
             running(1, inconclusive_count=5),
             verdict=verdict("inconclusive"),
+            spec=spec(analysis={"maxInconclusive": 5}),
             phase="Paused",
             reasons=("Paused",),
         ),
@@ -223,7 +224,21 @@ CASES = [
         Case(
             running(1, inconclusive_count=5),
             verdict=verdict("inconclusive"),
-            spec=spec(analysis={"onInconclusive": "rollback"}),
+            spec=spec(analysis={"judge": "threshold"}),
+            phase="Paused",
+            reasons=("Paused",),
+        ),
+        id="the-threshold-judge-gives-up-after-five",
+    ),
+    pytest.param(
+        Case(running(1, inconclusive_count=5), verdict=verdict("inconclusive")),
+        id="the-sequential-judge-keeps-gathering-past-five",
+    ),
+    pytest.param(
+        Case(
+            running(1, inconclusive_count=5),
+            verdict=verdict("inconclusive"),
+            spec=spec(analysis={"onInconclusive": "rollback", "maxInconclusive": 5}),
             phase="RolledBack",
             weight=0,
             reasons=("RolledBack",),

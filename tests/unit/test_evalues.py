@@ -17,6 +17,7 @@ def run_ratio(
     base: float = 0.005,
     canary_share: float = 0.25,
     rps_interval: float = 1500,
+    must_catch: float = 1.2,
 ) -> tuple[int | None, bool]:
     """Feed ``looks`` intervals; the look at which 'worse' rejected (or None), and whether
     'fine' ever did."""
@@ -27,7 +28,7 @@ def run_ratio(
         m = rng.poisson(rps_interval * (1 - canary_share))
         c = rng.binomial(n, min(1.0, base * theta))
         s = rng.binomial(m, base)
-        w, f = ratio_log_lr(0.2, c, n, s, m)
+        w, f = ratio_log_lr(1.2, must_catch, c, n, s, m)
         worse, better = worse + w, better + f
         if e_value(worse) >= 1 / ALPHA:
             return look, fine
@@ -64,7 +65,7 @@ def test_rate_against_the_slo(rate: float, rejects: bool) -> None:
     worse, better = np.zeros(GRID), np.zeros(GRID)
     for _ in range(30):
         n = 200
-        w, f = rate_log_lr(0.01, rng.binomial(n, rate), n)
+        w, f = rate_log_lr(0.01, 0.01, rng.binomial(n, rate), n)
         worse, better = worse + w, better + f
     assert (e_value(worse) >= 1 / ALPHA) is rejects
     assert (e_value(better) >= 1 / ALPHA) is not rejects
@@ -72,5 +73,30 @@ def test_rate_against_the_slo(rate: float, rejects: bool) -> None:
 
 def test_no_events_teach_nothing() -> None:
     """Intervals without a single error leave the ratio test where it was."""
-    worse, fine = ratio_log_lr(0.2, 0, 500, 0, 1500)
+    worse, fine = ratio_log_lr(1.2, 2.0, 0, 500, 0, 1500)
     assert (e_value(worse), e_value(fine)) == (1.0, 1.0)
+
+
+def test_a_canary_at_the_must_catch_bound_rarely_earns_positive_evidence() -> None:
+    """Twice stable's errors, tested against "fine below 2x": positive evidence (which is
+    what lets a canary reach 100%) comes in at most alpha of the runs, at every look."""
+    rng = np.random.default_rng(11)
+    fine = [run_ratio(2.0, rng, looks=120, must_catch=2.0)[1] for _ in range(300)]
+    assert sum(fine) / 300 <= 2 * ALPHA
+
+
+def test_positive_evidence_against_a_larger_bound_comes_sooner() -> None:
+    """A healthy canary proves "not 2x worse" far sooner than "not 20% worse"."""
+
+    def first_fine(bound: float) -> int:
+        worse, better = np.zeros(GRID), np.zeros(GRID)
+        rng = np.random.default_rng(12)
+        for look in range(2000):
+            n, m = rng.poisson(375), rng.poisson(1125)
+            w, f = ratio_log_lr(1.2, bound, rng.binomial(n, 0.005), n, rng.binomial(m, 0.005), m)
+            worse, better = worse + w, better + f
+            if e_value(better) >= 1 / ALPHA:
+                return look
+        return 2000
+
+    assert first_fine(2.0) * 4 <= first_fine(1.2)

@@ -406,3 +406,27 @@ def test_overlong_durations_name_the_field() -> None:
             parse_spec(spec_with(analysis={"interval": text}))
         assert caught.value.fields == ["spec.analysis.interval"]
         assert "longer than 1h" in str(caught.value)
+
+
+def test_must_catch_has_to_be_worse_than_the_tolerance() -> None:
+    """A must-catch bound inside the tolerance would ask to catch what is accepted: refused,
+    naming the field."""
+    with pytest.raises(SpecError, match=r"mustCatch\.errors"):
+        parse_spec({**MINIMAL, "analysis": {"tolerance": 1.5, "mustCatch": {"errors": 2.0}}})
+    spec = parse_spec({**MINIMAL, "analysis": {"mustCatch": {"slowRequests": 5}}})
+    assert (spec.analysis.must_catch.errors, spec.analysis.must_catch.slow_requests) == (2.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("analysis", "limit"),
+    [
+        ({}, 240),  # sequential (the default) at 15 s: an hour of evaluations
+        ({"interval": "1s"}, 1000),  # capped at the field's own bound
+        ({"judge": "threshold"}, 5),
+        ({"maxInconclusive": 7}, 7),
+    ],
+)
+def test_max_inconclusive_defaults_to_the_judges_own(analysis: dict[str, Any], limit: int) -> None:
+    """Unset, maxInconclusive fits the judge: the sequential judge may gather evidence for
+    an hour past a step's time; the threshold judge gives up after five evaluations."""
+    assert parse_spec({**MINIMAL, "analysis": analysis}).analysis.inconclusive_limit == limit

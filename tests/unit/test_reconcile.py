@@ -61,7 +61,7 @@ class World:
             mtls_floor=mtls_floor,
         )
 
-    def run(self, outcome: str | None = None, requests: int = 100) -> None:
+    def run(self, outcome: str | None = None, requests: int = 20_000) -> None:
         """Reconcile (with Prometheus's answer for the current step when ``outcome`` is
         given: a healthy canary for "pass", one failing half its requests for "fail")."""
         evaluation = None
