@@ -9,7 +9,7 @@ Each asks one question of the canary, in two directions:
   (``1/(alpha * share)``, :data:`ALPHA_SHARE`) fails the step at any evaluation,
   however often the judge looks.
 * **is it fine?** better than the ``mustCatch`` bounds: a 5xx ratio under
-  ``mustCatch.errors`` times stable's (or under a tenth of the SLO), and under
+  ``mustCatch.errors`` times stable's (or under a quarter of the SLO), and under
   ``mustCatch.slowRequests`` times stable's share of slow requests (or under 1%).
   Enough evidence (``2/alpha``: two routes per metric) is what lets the canary reach
   100%; a canary at least as bad as those bounds gets there with chance at most alpha.
@@ -52,7 +52,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
 }
 """The two ways to show a metric fine for 100%: against stable, or in absolute terms."""
 SLOW_SHARE = 0.01  # "P99 under a bound" = at most 1% of requests above it
-FLOOR = 0.1  # a 5xx ratio under a tenth of the SLO is never a regression worth catching
+FLOOR = 0.25  # a 5xx ratio under a quarter of the SLO is never a regression worth catching
 SUSPICIOUS = 1.0
 
 

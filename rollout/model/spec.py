@@ -149,7 +149,7 @@ class MustCatch(CamelModel):
 
     errors: Annotated[float, Field(gt=1.0, le=100.0, allow_inf_nan=False)] = Field(
         default=2.0,
-        description="Canary 5xx ratio this many times stable's (and above a tenth of "
+        description="Canary 5xx ratio this many times stable's (and above a quarter of "
         "maxErrorRate) never reaches 100% (1..100).",
     )
     slow_requests: Annotated[float, Field(gt=1.0, le=100.0, allow_inf_nan=False)] = Field(

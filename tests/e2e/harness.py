@@ -40,7 +40,7 @@ class Traffic:
     api: KubeAPI
     exporter: Exporter
     namespace: str = NS
-    rps: float = 200.0
+    rps: float = 1000.0
     health: dict[str, Load] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
     weights: dict[str, float] = field(default_factory=dict)
