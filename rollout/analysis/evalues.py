@@ -44,6 +44,13 @@ def _grid_below(bound: float, bottom: float) -> np.ndarray:
     return np.geomspace(max(bottom, bound * 1e-3), bound / 1.05, GRID)
 
 
+def _fine_grid(bound: float) -> np.ndarray:
+    """Alternatives for "fine": dense around a canary like stable (ratio 1), where a
+    healthy canary is, rather than spread down to ratios nobody ships."""
+    high = min(bound / 1.05, max(1.25, bound / 1.6))
+    return np.geomspace(min(0.8, bound / 2.5), high, GRID)
+
+
 def e_value(log_lr: np.ndarray | list[float]) -> float:
     """The mixture's e-value: the mean likelihood ratio over the grid."""
     values = np.asarray(log_lr, dtype=float)
@@ -72,7 +79,7 @@ def ratio_log_lr(
 
     return (
         log_lr(_grid_above(worse_than, 20.0), worse_than),
-        log_lr(_grid_below(fine_below, min(0.8, fine_below / 2.5)), fine_below),
+        log_lr(_fine_grid(fine_below), fine_below),
     )
 
 

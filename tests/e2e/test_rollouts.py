@@ -77,8 +77,15 @@ def test_5xx_regression_at_25_rolls_back_mid_step(stack: Stack) -> None:
     failing = [m for m in status["lastVerdict"]["metrics"] if m["outcome"] == "fail"]
     assert any(m["name"] == "5xx ratio" and m["value"] > 0.01 for m in failing)
     assert status["evidence"]["current"]["errors"]["worse"]  # the default judge's memory
-    subset = next(s for s in stack.destination_rule()["spec"]["subsets"] if s["name"] == "v2")
-    assert subset["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"] == 1
+
+    def tightened() -> bool:
+        # The decision is written before the mesh is changed (crash-safe): wait for the mesh.
+        subsets = stack.destination_rule()["spec"]["subsets"]
+        subset = next(s for s in subsets if s["name"] == "v2")
+        outlier = subset.get("trafficPolicy", {}).get("outlierDetection", {})
+        return bool(outlier.get("consecutive5xxErrors") == 1)
+
+    stack.wait_for(tightened, timeout=10, what="outlier detection tightened")
 
 
 def test_p99_regression_rolls_back(stack: Stack) -> None:
