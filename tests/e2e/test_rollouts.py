@@ -133,7 +133,7 @@ def test_cli_pause_resume_promote_abort(stack: Stack) -> None:
     assert as_json["status"]["canaryWeight"] == 25
     assert stack.cli("abort", "inventory").returncode == 0
     stack.wait_for(lambda: stack.phase() == "RolledBack", timeout=10, what="abort")
-    assert canary_weight(stack) == 0
+    stack.wait_for(lambda: canary_weight(stack) == 0, timeout=10, what="weight 0")
     assert stack.status()["rollbackReason"] == "aborted"
     listed = stack.cli("list")
     assert "inventory" in listed.stdout
