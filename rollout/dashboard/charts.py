@@ -32,6 +32,7 @@ STYLE = Style(
     legend_font_size=12,
     title_font_size=14,
     value_label_font_size=10,
+    no_data_font_size=18,
     colors=(CANARY, BOUNDARY, "#d93025", STABLE, THRESHOLD),
 )
 

@@ -232,11 +232,13 @@ class Dashboard:
         requests = analysis.get("requestsMetric", "istio_requests_total")
         buckets = analysis.get("latencyMetric", "istio_request_duration_milliseconds_bucket")
         w = f"[{self.rate_window_s}s]"
-        errors = (
+        total = f"sum by (destination_version) (rate({requests}{{{selector}}}{w}))"
+        # No 5xx at all is no series, not zero: "or 0 * total" makes it a zero ratio.
+        failed = (
             f"sum by (destination_version) (rate({requests}{{{selector}, "
-            f'response_code=~"5.."}}{w})) / sum by (destination_version) '
-            f"(rate({requests}{{{selector}}}{w}))"
+            f'response_code=~"5.."}}{w}))'
         )
+        errors = f"({failed} or 0 * {total}) / {total}"
         p99 = (
             "histogram_quantile(0.99, sum by (destination_version, le) "
             f"(rate({buckets}{{{selector}}}{w})))"
