@@ -25,9 +25,16 @@ from typing import Any
 from aiohttp import web
 
 from rollout.analysis.prometheus import PrometheusError, PrometheusSource
-from rollout.analysis.promql import Refused, quote, re2_literal
+from rollout.analysis.promql import Refused
+from rollout.analysis.series import (
+    SeriesAsk,
+    error_ratio_query,
+    matrix_points,
+    p99_query,
+    range_step,
+)
 from rollout.dashboard.pages import list_fragment, rollout_fragment, shell
-from rollout.dashboard.timeline import Points, Recorder, Timeline, matrix_points, timeline
+from rollout.dashboard.timeline import Points, Recorder, Timeline, timeline
 from rollout.kube import KubeError, NotFound, RolloutClient, RoutingClient
 from rollout.kube.errors import Forbidden
 from rollout.kube.rollouts import USER_COMMANDS, command_patch
@@ -38,8 +45,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CSRF_HEADER = "X-Rollout-CSRF"
 TOKEN_HEADER = "X-Rollout-Token"
 NONCE = web.RequestKey("nonce", str)
-POINTS = 150
-"""Points per Prometheus series: enough for a smooth line, few enough to redraw each second."""
 
 
 class Dashboard:
@@ -220,37 +225,22 @@ class Dashboard:
         assert line.start is not None
         spec, namespace = rollout.get("spec") or {}, rollout["metadata"]["namespace"]
         canary, stable = self._roles(rollout)
-        selector = ", ".join(
-            [
-                'reporter="destination"',
-                f"destination_service_namespace={quote(namespace)}",
-                f"destination_service_name={quote(service_name(str(spec.get('service', ''))))}",
-                f"destination_version=~{quote(re2_literal(canary) + '|' + re2_literal(stable))}",
-            ]
-        )
         analysis = spec.get("analysis") or {}
-        requests = analysis.get("requestsMetric", "istio_requests_total")
-        buckets = analysis.get("latencyMetric", "istio_request_duration_milliseconds_bucket")
-        w = f"[{self.rate_window_s}s]"
-        total = f"sum by (destination_version) (rate({requests}{{{selector}}}{w}))"
-        # No 5xx at all is no series, not zero: "or 0 * total" makes it a zero ratio.
-        failed = (
-            f"sum by (destination_version) (rate({requests}{{{selector}, "
-            f'response_code=~"5.."}}{w}))'
-        )
-        errors = f"({failed} or 0 * {total}) / {total}"
-        p99 = (
-            "histogram_quantile(0.99, sum by (destination_version, le) "
-            f"(rate({buckets}{{{selector}}}{w})))"
+        ask = SeriesAsk(
+            namespace,
+            service_name(str(spec.get("service", ""))),
+            canary,
+            stable,
+            self.rate_window_s,
+            analysis.get("requestsMetric", SeriesAsk.requests_metric),
+            analysis.get("latencyMetric", SeriesAsk.latency_metric),
         )
         start = line.start
         end = datetime.fromtimestamp(start.timestamp() + max(line.end, 1.0), UTC)
-        step = max(1.0, line.end / POINTS)
-        roles = {canary: "canary", stable: "stable"}
         found = []
-        for query in (errors, p99):
-            result = self.prometheus.query_range(query, start, end, step)
-            found.append(matrix_points(result, start, roles))
+        for query in (error_ratio_query(ask), p99_query(ask)):
+            result = self.prometheus.query_range(query, start, end, range_step(line.end))
+            found.append(matrix_points(result, start, ask.roles()))
         return found[0], found[1]
 
 

@@ -16,27 +16,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rollout.analysis.series import (
+    Mark,
+    Points,
+    SeriesAsk,
+    WeightLine,
+    matrix_points,
+    run_history,
+    seconds,
+    weight_line,
+)
 from rollout.model import SpecError, Verdict, parse_status
-from rollout.model.status import HistoryEntry, RolloutStatus
+from rollout.model.status import RolloutStatus
 
 Doc = dict[str, Any]
-Points = list[tuple[float, float | None]]
-STEP_DECISIONS = frozenset({"started", "promoted"})
-"""History decisions that begin a step: where the weight chart draws a boundary."""
 KEEP_VERDICTS = 500
 """Verdicts remembered per run (a day of 3-minute evaluations; a few KiB each)."""
 ERROR_METRIC, P99_METRIC = "error-rate", "p99-latency"
 """The threshold judge's names for the canary's 5xx ratio and P99 (``analysis.threshold``)."""
-
-
-@dataclass(frozen=True)
-class Mark:
-    """One decision of the run, where it happened on the weight chart."""
-
-    t: float
-    weight: int
-    decision: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -114,37 +111,15 @@ class Recorder:
         return list(seen)
 
 
-def _seconds(at: datetime, start: datetime) -> float:
-    return round((at - start).total_seconds(), 3)
-
-
-def run_history(status: RolloutStatus) -> list[HistoryEntry]:
-    """The history entries of the current run, oldest first."""
-    return sorted((h for h in status.history if h.run == status.run), key=lambda h: h.at)
-
-
-def weight_line(status: RolloutStatus, now: datetime) -> Timeline:
-    """The weight as a step line from the run's start to its end (or now), with a
-    boundary at each step's start and a mark at each decision."""
-    entries = run_history(status)
-    start = status.started_at or (entries[0].at if entries else None)
-    if start is None:
-        return Timeline(start=None, end=0.0)
-    end_at = status.finished_at if status.terminal and status.finished_at else now
-    end = max(_seconds(end_at, start), 0.0)
-    line = Timeline(start=start, end=end)
-    weight = 0
-    line.weight.append((0.0, 0.0))
-    for entry in entries:
-        t = max(_seconds(entry.at, start), 0.0)
-        if entry.canary_weight != weight:
-            line.weight += [(t, float(weight)), (t, float(entry.canary_weight))]
-            weight = entry.canary_weight
-        if entry.decision in STEP_DECISIONS:
-            line.boundaries.append(t)
-        line.marks.append(Mark(t, entry.canary_weight, entry.decision, entry.reason))
-    line.weight.append((max(end, line.weight[-1][0]), float(status.canary_weight)))
-    return line
+def of_weights(weights: WeightLine) -> Timeline:
+    """A timeline that starts as the run's weight line."""
+    return Timeline(
+        start=weights.start,
+        end=weights.end,
+        weight=weights.weight,
+        boundaries=weights.boundaries,
+        marks=weights.marks,
+    )
 
 
 def from_verdicts(line: Timeline, verdicts: list[Verdict]) -> None:
@@ -161,7 +136,7 @@ def from_verdicts(line: Timeline, verdicts: list[Verdict]) -> None:
             metric = next((m for m in verdict.metrics if m.name == name), None)
             if metric is None:
                 continue
-            t = _seconds(verdict.at, start)
+            t = seconds(verdict.at, start)
             values.append((t, metric.value))
             limits.append((t, metric.threshold))
         if values:
@@ -175,25 +150,6 @@ def from_prometheus(
     """Series asked of Prometheus (already by role: ``canary``, ``stable``)."""
     line.source, line.evaluations = "prometheus", verdicts
     line.errors, line.p99 = errors, p99
-
-
-def matrix_points(
-    result: list[dict[str, Any]], start: datetime, roles: dict[str, str]
-) -> dict[str, Points]:
-    """A Prometheus matrix by ``destination_version``, as points per role (NaN: None)."""
-    found: dict[str, Points] = {}
-    for series in result:
-        version = str((series.get("metric") or {}).get("destination_version", ""))
-        role = roles.get(version)
-        if role is None:
-            continue
-        points: Points = []
-        for stamp, text in series.get("values") or []:
-            value = float(text)
-            t = round(float(stamp) - start.timestamp(), 3)
-            points.append((t, None if math.isnan(value) or math.isinf(value) else value))
-        found[role] = points
-    return found
 
 
 def closeness(verdict: Verdict | None) -> list[Closeness]:
@@ -226,10 +182,25 @@ def timeline(
     """The rollout page's data: the weight line, then the metrics from Prometheus when
     asked for, else from the verdicts; the last verdict's closeness to a decision."""
     status = status_of(rollout)
-    line = weight_line(status, now)
+    line = of_weights(weight_line(status, now))
     if prometheus is not None:
         from_prometheus(line, prometheus[0], prometheus[1], verdicts)
     else:
         from_verdicts(line, verdicts)
     line.evidence = closeness(status.last_verdict)
     return line
+
+
+__all__ = [
+    "Closeness",
+    "Mark",
+    "Points",
+    "Recorder",
+    "SeriesAsk",
+    "Timeline",
+    "matrix_points",
+    "run_history",
+    "status_of",
+    "timeline",
+    "weight_line",
+]

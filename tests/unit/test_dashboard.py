@@ -15,6 +15,7 @@ from rollout.dashboard.timeline import (
     Recorder,
     closeness,
     matrix_points,
+    of_weights,
     timeline,
     weight_line,
 )
@@ -107,7 +108,7 @@ def test_no_start_means_no_line() -> None:
     line = weight_line(parse_status(None), T0)
     assert line.start is None
     assert line.weight == []
-    assert "no data" in weight_chart(line)
+    assert "no data" in weight_chart(of_weights(line))
 
 
 def test_recorder_keeps_each_evaluation_once_and_bounded() -> None:
