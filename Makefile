@@ -55,9 +55,11 @@ unit: $(STAMP)
 suite: $(STAMP) system-deps
 	$(PY) -m pytest
 
-## screenshot: the README's picture of the dashboard (docs/dashboard.png), from the browser test
+## screenshot: the README's pictures: the dashboard (docs/dashboard.png, from the browser test)
+## and a release's Slack image (docs/release.png, from the notifications test)
 screenshot: $(STAMP) system-deps
-	DASHBOARD_SCREENSHOT=$(abspath docs/dashboard.png) $(PY) -m pytest tests/e2e/test_dashboard.py -q
+	DASHBOARD_SCREENSHOT=$(abspath docs/dashboard.png) RELEASE_PICTURE=$(abspath docs/release.png) \
+	  $(PY) -m pytest tests/e2e/test_dashboard.py tests/e2e/test_notifications.py -q
 
 ## crd: regenerate the chart's CRD from the pydantic model
 crd: $(STAMP)

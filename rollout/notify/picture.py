@@ -78,11 +78,12 @@ def render_png(release: Release, series: dict[str, Any]) -> bytes:
         for role, tint in (("stable", STABLE), ("canary", CANARY)):
             points = series[key].get(role) or []
             if points:
-                axes.plot(*_xy(points, scale), color=tint, linewidth=1.6, label=role)
+                marker = "o" if len(points) < 3 else None  # a lone value is still seen
+                axes.plot(*_xy(points, scale), color=tint, lw=1.6, label=role, marker=marker)
         axes.set_ylabel(label)
-        axes.set_ylim(bottom=0)
+        axes.set_ylim(0, max(axes.get_ylim()[1], 1e-9) * 1.25)  # a flat line stays in view
         if series[key]:
-            axes.legend(loc="upper left", fontsize=8, frameon=False)
+            axes.legend(loc="lower left", fontsize=8, frameon=False)
         else:
             axes.text(0.5, 0.5, "no Prometheus series", ha="center", transform=axes.transAxes)
     for axes in (weight, errors, p99):
