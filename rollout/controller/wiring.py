@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import CollectorRegistry
+
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.series import (
     Points,
@@ -22,6 +24,7 @@ from rollout.analysis.series import (
     p99_query,
     range_step,
 )
+from rollout.controller.interactive import Interactions, InteractiveServer
 from rollout.controller.loop import Controller
 from rollout.controller.ports import AlwaysLeader, Handler, Leader, Notifier, Source, Watch
 from rollout.controller.reconcile import Reconciler
@@ -41,7 +44,9 @@ from rollout.kube import (
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.kube.secrets import KubeSecrets
 from rollout.mesh import service_name, subset_version
+from rollout.model import SecretKeyRef
 from rollout.notify import ChannelFactory, QueueNotifier
+from rollout.notify.interactive import Gate
 from rollout.notify.messages import Release
 
 
@@ -133,6 +138,7 @@ def connect(
             s.slack_base_url,
             s.notifications_policy,
             series,
+            s.slack_interactive,
         )
         notifier = delivery = QueueNotifier(
             factory,
@@ -158,4 +164,19 @@ def connect(
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)
 
 
-__all__ = ["KubeWatches", "PrometheusSeries", "connect"]
+def serve_interactive(
+    settings: Settings, kube: KubeClient, registry: CollectorRegistry
+) -> InteractiveServer | None:
+    """Slack's button endpoint when ``slack_interactive`` is on (the signing secret is read
+    from the controller's namespace now: a missing one stops the start, said plainly)."""
+    s = settings
+    if not s.slack_interactive:
+        return None
+    name, key = s.slack_signing_secret.split("/", 1)
+    secret = KubeSecrets(kube, s.secrets_namespace).get(SecretKeyRef(name=name, key=key))
+    gate = Gate(secret, s.slack_allowed_users)
+    interactions = Interactions(gate, RolloutClient(kube), registry, s.slack_response_prefix)
+    return InteractiveServer(interactions, s.metrics_host, s.slack_interactive_port).start()
+
+
+__all__ = ["KubeWatches", "PrometheusSeries", "connect", "serve_interactive"]

@@ -21,15 +21,15 @@ USER_COMMANDS = ("pause", "resume", "promote", "promoteFull", "abort")
 """What a person may ask of a running rollout (the CLI's commands, the dashboard's buttons)."""
 
 
-def command_patch(action: str) -> Doc:
-    """The spec patch that asks for ``action``: the one definition the CLI and the
-    dashboard share, so a button does exactly what the command does. A command carries
-    a fresh id: the controller handles each id once."""
+def command_patch(action: str, command_id: str | None = None) -> Doc:
+    """The spec patch that asks for ``action``: the one definition the CLI, the dashboard
+    and Slack's buttons share, so a button does exactly what the command does. A command
+    carries a fresh id (or ``command_id``): the controller handles each id once."""
     if action == "pause":
         return {"paused": True}
     if action not in USER_COMMANDS:
         raise ValueError(f"unknown command {action!r}")
-    command = {"command": {"name": action, "id": uuid.uuid4().hex[:12]}}
+    command = {"command": {"name": action, "id": command_id or uuid.uuid4().hex[:12]}}
     return {"paused": False, **command} if action == "resume" else command
 
 

@@ -25,7 +25,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from rollout.model import PendingEffect
+from rollout.model import TERMINAL_PHASES, PendingEffect
+from rollout.notify.interactive import buttons
 from rollout.notify.messages import (
     Release,
     event_blocks,
@@ -98,6 +99,7 @@ class SlackBot:
     base_url: str = "https://slack.com/api/"
     name: str = "slack"
     series: MetricSeries | None = None
+    interactive: bool = False  # Pause/Promote/Abort on the thread head (slack.interactive)
     _client: WebClient | None = None
     _seen: dict[str, set[str]] = field(default_factory=dict)  # thread ts → ids already in it
     _files: dict[str, set[str]] = field(default_factory=dict)  # thread ts → file names in it
@@ -115,7 +117,7 @@ class SlackBot:
         try:
             if thread is None:
                 head = self.client.chat_postMessage(
-                    channel=self.channel, text=headline(release), blocks=parent_blocks(release)
+                    channel=self.channel, text=headline(release), blocks=self._head(release, effect)
                 )
                 thread = str(head["ts"])
                 self._seen[thread], self._files[thread] = set(), set()
@@ -135,7 +137,7 @@ class SlackBot:
                 channel=self.channel,
                 ts=thread,
                 text=headline(release),
-                blocks=parent_blocks(release),
+                blocks=self._head(release, effect),
             )
         except SlackApiError as error:
             raise DeliveryError(
@@ -144,6 +146,13 @@ class SlackBot:
         except Exception as error:  # noqa: BLE001 its type only: texts may hold the token
             raise DeliveryError(f"slack: {type(error).__name__}") from None
         return thread
+
+    def _head(self, release: Release, effect: PendingEffect) -> list[dict[str, Any]]:
+        """The thread head; with interactivity, its buttons while the release runs."""
+        blocks = parent_blocks(release)
+        if self.interactive and release.phase not in TERMINAL_PHASES:
+            blocks.append(buttons(release, effect.run or 0))
+        return blocks
 
     def _already_posted(self, thread: str) -> set[str]:
         """Ids of events already in the thread: after a restart, read them back once."""

@@ -77,9 +77,11 @@ class ChannelFactory:
         slack_base_url: str = "https://slack.com/api/",
         policy: NotificationPolicy = DEFAULT_POLICY,
         series: MetricSeries | None = None,
+        interactive: bool = False,
     ) -> None:
         self.secrets, self.slack_base_url, self.policy = secrets, slack_base_url, policy
         self.series = series  # the metrics of a release's picture (Prometheus, from the wiring)
+        self.interactive = interactive  # buttons on the thread heads (slack.interactive)
         self._bots: dict[tuple[str, str], SlackBot] = {}
 
     def __call__(self, rollout: dict[str, Any]) -> list[Channel]:
@@ -102,7 +104,11 @@ class ChannelFactory:
                 bot = self._bots.get((secret, channel))
                 if bot is None:
                     bot = self._bots[(secret, channel)] = SlackBot(
-                        secret, channel, self.slack_base_url, series=self.series
+                        secret,
+                        channel,
+                        self.slack_base_url,
+                        series=self.series,
+                        interactive=self.interactive,
                     )
                 channels.append(bot)
             else:
