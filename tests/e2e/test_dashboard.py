@@ -139,7 +139,7 @@ def test_dashboard_in_a_browser(stack: Stack, browser: Any, tmp_path: Path) -> N
         )
         if os.environ.get("DASHBOARD_SCREENSHOT"):
             height = browser.execute_script("return document.body.scrollHeight")
-            browser.set_window_size(1000, int(height) + 20)
+            browser.set_window_size(1000, int(height) + 160)  # + the browser frame
             browser.save_screenshot(os.environ["DASHBOARD_SCREENSHOT"])
         browser.save_screenshot(str(tmp_path / "progressing.png"))
 
