@@ -32,6 +32,8 @@ class FakeSlack:
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: int = 0
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    """User group id → its members, for ``usergroups.users.list``."""
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     """File id → ``filename``, ``data`` (bytes) and, once completed, ``thread_ts``."""
 
@@ -103,6 +105,8 @@ class FakeSlack:
                         if u.get("thread_ts") == thread
                     ]
                     answer: dict[str, Any] = {"ok": True, "messages": replies}
+                elif path.endswith("usergroups.users.list"):
+                    answer = {"ok": True, "users": fake.groups.get(body.get("usergroup", ""), [])}
                 elif path.endswith("files.getUploadURLExternal"):
                     file_id = f"F{ts.split('.')[1]}"
                     fake.uploads[file_id] = {"filename": body.get("filename"), "data": b""}

@@ -49,6 +49,7 @@ from rollout.kube import KubeClient, KubeError
 @click.option("--slack-interactive-port", type=int, help="Port of /slack/interactive (8081).")
 @click.option("--slack-signing-secret", help="NAME/KEY of the Secret with the signing secret.")
 @click.option("--slack-allowed-users", help="JSON: namespace or '*' → allowed Slack user IDs.")
+@click.option("--slack-groups-token", help="NAME/KEY of a bot token to read user groups.")
 @click.option("--slack-response-prefix", help="Where click answers may go (Slack's hooks).")
 @click.option("--log-level")
 @click.option("--log-format", type=click.Choice(["json", "console"]))

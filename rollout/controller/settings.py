@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="JSON: namespace (or '*') → Slack user IDs allowed to press the buttons.",
     )
+    slack_groups_token: str = Field(
+        default="",
+        pattern=r"^([a-z0-9.-]+/[-._a-zA-Z0-9]+)?$",
+        description="NAME/KEY of a Secret with a bot token (usergroups:read) to read the "
+        "members of user groups named in slack_allowed_users; empty: groups match nobody.",
+    )
     slack_response_prefix: str = Field(
         default="https://hooks.slack.com/",
         description="Where a click's response_url may point (answers go nowhere else).",

@@ -46,7 +46,7 @@ from rollout.kube.secrets import KubeSecrets
 from rollout.mesh import service_name, subset_version
 from rollout.model import SecretKeyRef
 from rollout.notify import ChannelFactory, QueueNotifier
-from rollout.notify.interactive import Gate
+from rollout.notify.interactive import Gate, GroupMembers
 from rollout.notify.messages import Release
 
 
@@ -172,9 +172,14 @@ def serve_interactive(
     s = settings
     if not s.slack_interactive:
         return None
+    secrets = KubeSecrets(kube, s.secrets_namespace)
     name, key = s.slack_signing_secret.split("/", 1)
-    secret = KubeSecrets(kube, s.secrets_namespace).get(SecretKeyRef(name=name, key=key))
-    gate = Gate(secret, s.slack_allowed_users)
+    secret = secrets.get(SecretKeyRef(name=name, key=key))
+    members = None
+    if s.slack_groups_token:
+        name, key = s.slack_groups_token.split("/", 1)
+        members = GroupMembers(secrets.get(SecretKeyRef(name=name, key=key)), s.slack_base_url)
+    gate = Gate(secret, s.slack_allowed_users, members)
     interactions = Interactions(gate, RolloutClient(kube), registry, s.slack_response_prefix)
     return InteractiveServer(interactions, s.metrics_host, s.slack_interactive_port).start()
 

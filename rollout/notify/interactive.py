@@ -6,8 +6,9 @@ signing secret: ``X-Slack-Signature`` is ``v0=`` HMAC-SHA256 of ``v0:<timestamp>
 (Slack's "Verifying requests from Slack"). :class:`Gate` refuses, and names why, a
 request whose signature is wrong, whose ``X-Slack-Request-Timestamp`` is more than five
 minutes away, that was seen before (a replay), that is not a button of ours, or whose
-user is not allowed in the rollout's namespace by the chart's map (Slack user IDs;
-``*`` for every namespace). The button carries the rollout's uid and run, so a click on
+user is not allowed in the rollout's namespace by the chart's map (Slack user IDs, or
+user group IDs ``S…`` whose members :class:`GroupMembers` asks Slack for; ``*`` for
+every namespace). The button carries the rollout's uid and run, so a click on
 an old release's message does not act on a newer one (the controller checks that).
 """
 
@@ -17,10 +18,14 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
+
+from slack_sdk import WebClient
 
 from rollout.notify.messages import Release, esc
 
@@ -110,12 +115,48 @@ def parse(body: bytes) -> Click:
         raise Refusal("malformed") from None
 
 
+class GroupMembers:
+    """The members of a Slack user group (``usergroups.users.list``, scope
+    ``usergroups:read``), kept for ``ttl_s``: a click costs at most one request per group."""
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str = "https://slack.com/api/",
+        ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = WebClient(token=token, base_url=base_url, timeout=5)
+        self.ttl_s, self.clock = ttl_s, clock
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def __call__(self, group: str) -> frozenset[str]:
+        cached = self._cache.get(group)
+        if cached is not None and self.clock() - cached[0] < self.ttl_s:
+            return cached[1]
+        answer = self.client.usergroups_users_list(usergroup=group)
+        members = frozenset(str(u) for u in answer.get("users") or [])
+        self._cache[group] = (self.clock(), members)
+        return members
+
+
+def is_group(entry: str) -> bool:
+    """A user group's ID (``S0614TZR7``) rather than a user's (``U…``, ``W…``)."""
+    return entry.startswith("S")
+
+
 class Gate:
     """Everything a click must pass before the controller acts on it."""
 
-    def __init__(self, signing_secret: str, allowed: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        signing_secret: str,
+        allowed: dict[str, list[str]],
+        members: Callable[[str], frozenset[str]] | None = None,
+    ) -> None:
         self.secret = signing_secret
         self.allowed = {ns: set(users) for ns, users in allowed.items()}
+        self.members = members
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -135,10 +176,25 @@ class Gate:
         click = replace(parse(body), id=hashlib.sha256(given.encode()).hexdigest()[:12])
         if click.action not in ACTIONS:
             raise Refusal("action")
-        users = self.allowed.get(click.namespace, set()) | self.allowed.get("*", set())
-        if click.user not in users:
+        if not self._allowed(click):
             raise Refusal("user")
         return click
+
+    def _allowed(self, click: Click) -> bool:
+        """Listed for the namespace (or ``*``), itself or through a group; a group that
+        cannot be read right now lets nobody through (closed, not open)."""
+        entries = self.allowed.get(click.namespace, set()) | self.allowed.get("*", set())
+        if click.user in entries:
+            return True
+        for group in sorted(e for e in entries if is_group(e)):
+            if self.members is None:
+                continue
+            try:
+                if click.user in self.members(group):
+                    return True
+            except Exception:  # noqa: BLE001 Slack unreachable or the token refused: closed
+                continue
+        return False
 
     def _remember(self, given: str, now: float) -> None:
         """A signature is good once: the same request again is a replay."""

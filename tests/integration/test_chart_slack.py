@@ -14,7 +14,8 @@ ON = {
         "interactive": {
             "enabled": True,
             "signingSecret": {"name": "slack-app", "key": "signing"},
-            "allowedUsers": {"team-a": ["U012ABCDEF"], "*": ["U0PLATFORM"]},
+            "allowedUsers": {"team-a": ["U012ABCDEF", "S0614TZR7"], "*": ["U0PLATFORM"]},
+            "groupsToken": {"name": "slack-bot", "key": "token"},
         }
     },
     "networkPolicy": {"enabled": True},
@@ -51,7 +52,11 @@ def test_enabled_reaches_the_controller(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.slack_interactive is True
     assert settings.slack_interactive_port == 8081
     assert settings.slack_signing_secret == "slack-app/signing"
-    assert settings.slack_allowed_users == {"team-a": ["U012ABCDEF"], "*": ["U0PLATFORM"]}
+    assert settings.slack_allowed_users == {
+        "team-a": ["U012ABCDEF", "S0614TZR7"],
+        "*": ["U0PLATFORM"],
+    }
+    assert settings.slack_groups_token == "slack-bot/token"
     service = next(d for d in docs if d["kind"] == "Service" and "slack" in d["metadata"]["name"])
     assert service["spec"]["ports"][0]["targetPort"] == "slack"
     policy = next(d for d in docs if d["kind"] == "NetworkPolicy")

@@ -29,7 +29,7 @@ from tests.fakeslack import FakeSlack
 from tests.integration.conftest import Cluster
 
 SIGNING = "8f742231b10e8888abcd99yyyzzz85a5"
-ALLOWED, OTHER = "U0ALLOWED", "U0STRANGER"
+ALLOWED, OTHER, GROUP_MEMBER = "U0ALLOWED", "U0STRANGER", "U0ONCALL"
 
 
 @pytest.fixture
@@ -48,6 +48,9 @@ def served(
     secret = base64.b64encode(SIGNING.encode()).decode()
     body = {"metadata": {"name": "slack-signing"}, "data": {"secret": secret}}
     kube.create(SECRETS, cluster.namespace, body)
+    token = base64.b64encode(b"xoxb-groups-TOKEN").decode()
+    kube.create(SECRETS, cluster.namespace, {"metadata": {"name": "bot"}, "data": {"t": token}})
+    slack.groups["S0OPS"] = [GROUP_MEMBER]
     rollouts = RolloutClient(kube)
     spec = {"service": "inventory-service", "stableSubset": "v1", "canarySubset": "v2"}
     created = rollouts.create(cluster.namespace, "inventory", spec)
@@ -57,7 +60,9 @@ def served(
         slack_interactive_port=0,
         metrics_host="127.0.0.1",
         secrets_namespace=cluster.namespace,
-        slack_allowed_users={cluster.namespace: [ALLOWED], "*": ["U0PLATFORM"]},
+        slack_allowed_users={cluster.namespace: [ALLOWED, "S0OPS"], "*": ["U0PLATFORM"]},
+        slack_groups_token="bot/t",
+        slack_base_url=slack.api_url,
         slack_response_prefix=f"http://127.0.0.1:{slack.port}/",
     )
     registry = CollectorRegistry()
@@ -206,3 +211,19 @@ def test_the_thread_head_carries_the_buttons_only_when_enabled(slack: FakeSlack)
     ]
     assert {e["value"] for e in elements} == {"shop/inventory/u-9/3"}
     assert [("confirm" in e) for e in elements] == [False, True, True]
+
+
+def test_a_member_of_an_allowed_group_may_click(
+    served: tuple[InteractiveServer, CollectorRegistry, dict[str, Any]],
+    cluster: Cluster,
+    slack: FakeSlack,
+) -> None:
+    """A user group in the map: its members (read from Slack with the groups token)
+    pass; the read names the group and carries the token only in its header."""
+    server, registry, rollout = served
+    assert post(server, click_body(rollout, GROUP_MEMBER, action="pause")) == 200
+    assert RolloutClient(cluster.kube()).get(cluster.namespace, "inventory")["spec"]["paused"]
+    (asked,) = slack.posted("/api/usergroups.users.list")
+    assert asked["usergroup"] == "S0OPS"
+    assert "xoxb-groups-TOKEN" not in str(asked)
+    assert counted(registry, "accepted") == 1

@@ -105,3 +105,27 @@ def test_malformed_or_foreign_requests() -> None:
     body = click()
     with pytest.raises(Refusal, match="signature"):
         Gate("", {"shop": ["U1"]}).check(headers(body), body, NOW)
+
+
+def test_user_groups_and_a_group_that_cannot_be_read() -> None:
+    """A member of a listed group passes; a non-member does not; a group whose members
+    cannot be read (Slack down) lets nobody through; without a reader, groups match nobody."""
+    asked: list[str] = []
+
+    def members(group: str) -> frozenset[str]:
+        asked.append(group)
+        if group == "S0DOWN":
+            raise ConnectionError("slack down")
+        return frozenset({"U7"}) if group == "S0OPS" else frozenset()
+
+    gate = Gate(SECRET, {"shop": ["S0DOWN", "S0OPS"]}, members)
+    body = click("U7")
+    assert gate.check(headers(body), body, NOW).user == "U7"
+    assert asked == ["S0DOWN", "S0OPS"]
+    for user, reader in (("U8", members), ("U7", None)):
+        body = click(user)
+        with pytest.raises(Refusal, match="user"):
+            Gate(SECRET, {"shop": ["S0OPS"]}, reader).check(headers(body), body, NOW)
+    body = click("U7")
+    with pytest.raises(Refusal, match="user"):
+        Gate(SECRET, {"shop": ["S0DOWN"]}, members).check(headers(body), body, NOW)
