@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit suite crd demo bench clean system-deps image e2e-kind
+.PHONY: test lint typecheck unit suite crd demo bench clean system-deps image e2e-kind screenshot
 
 # Two distributions, both editable: the product with its test extras, and the lab
 # (lab/, distribution meshlab), which adds `rollout demo` and `rollout lab`.
@@ -26,6 +26,15 @@ system-deps:
 	else \
 	  echo "prometheus is missing: sudo apt-get install prometheus (tests that need it will skip, or fail under CI=true)" >&2; \
 	fi
+	@# the dashboard's browser test: Debian's headless Chromium and its WebDriver
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver from the distribution's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
+	else \
+	  echo "chromium is missing: sudo apt-get install chromium chromium-driver (the dashboard's browser test will skip, or fail under CI=true)" >&2; \
+	fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -45,6 +54,12 @@ unit: $(STAMP)
 ## suite: every test: unit, integration (real Prometheus, Helm, the emulator) and end to end
 suite: $(STAMP) system-deps
 	$(PY) -m pytest
+
+## screenshot: the README's pictures: the dashboard (docs/dashboard.png, from the browser test)
+## and a release's Slack image (docs/release.png, from the notifications test)
+screenshot: $(STAMP) system-deps
+	DASHBOARD_SCREENSHOT=$(abspath docs/dashboard.png) RELEASE_PICTURE=$(abspath docs/release.png) \
+	  $(PY) -m pytest tests/e2e/test_dashboard.py tests/e2e/test_notifications.py -q
 
 ## crd: regenerate the chart's CRD from the pydantic model
 crd: $(STAMP)

@@ -1,5 +1,8 @@
 """A local HTTP receiver posing as Slack's Web API, an incoming webhook and a generic
-webhook: it records every payload, and can answer 429/500 or be down for a while."""
+webhook: it records every payload, and can answer 429/500 or be down for a while.
+File uploads follow Slack's external upload (``files.getUploadURLExternal``, the bytes
+POSTed to the URL it gave, ``files.completeUploadExternal``); :attr:`FakeSlack.uploads`
+holds each file's name, thread and bytes, and a thread's replies list its files."""
 
 from __future__ import annotations
 
@@ -29,6 +32,15 @@ class FakeSlack:
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: int = 0
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    """User group id → its members, for ``usergroups.users.list``."""
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """File id → ``filename``, ``data`` (bytes) and, once completed, ``thread_ts``."""
+
+    def files_in(self, thread: str) -> list[dict[str, Any]]:
+        """The completed uploads shared in a thread."""
+        with self._lock:
+            return [u for u in self.uploads.values() if u.get("thread_ts") == thread]
 
     @property
     def api_url(self) -> str:
@@ -87,7 +99,24 @@ class FakeSlack:
                         for c in fake.calls
                         if c.path.endswith("chat.postMessage") and c.body.get("thread_ts") == thread
                     ]
+                    replies += [
+                        {"ts": "f", "files": [{"id": i, "name": u["filename"]}]}
+                        for i, u in fake.uploads.items()
+                        if u.get("thread_ts") == thread
+                    ]
                     answer: dict[str, Any] = {"ok": True, "messages": replies}
+                elif path.endswith("usergroups.users.list"):
+                    answer = {"ok": True, "users": fake.groups.get(body.get("usergroup", ""), [])}
+                elif path.endswith("files.getUploadURLExternal"):
+                    file_id = f"F{ts.split('.')[1]}"
+                    fake.uploads[file_id] = {"filename": body.get("filename"), "data": b""}
+                    upload = f"http://127.0.0.1:{fake.port}/upload/{file_id}"
+                    answer = {"ok": True, "file_id": file_id, "upload_url": upload}
+                elif path.endswith("files.completeUploadExternal"):
+                    shared = json.loads(body.get("files") or "[]")
+                    for f in shared:
+                        fake.uploads[f["id"]]["thread_ts"] = body.get("thread_ts")
+                    answer = {"ok": True, "files": [{"id": f["id"]} for f in shared]}
                 elif path.startswith("/api/"):
                     answer = {"ok": True, "ts": body.get("ts") or ts, "channel": "C1"}
                 else:
@@ -97,6 +126,11 @@ class FakeSlack:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/upload/"):  # a file's bytes, as Slack's upload URL
+                    with fake._lock:
+                        fake.uploads[self.path.split("/")[-1]]["data"] = raw
+                    self._answer(200, b"OK - uploaded", {})
+                    return
                 kind = self.headers.get("Content-Type", "")
                 if "json" in kind:
                     body = json.loads(raw or b"{}")

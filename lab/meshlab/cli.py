@@ -84,6 +84,12 @@ def up(state_dir: Path, kubeconfig_out: Path | None, rps: float, no_controller: 
         f"try: rollout start inventory v2 -n shop --kubeconfig {state['kubeconfig']}",
         highlight=False,
     )
+    if state.get("prometheus"):
+        out.print(
+            f"and watch it: rollout dashboard -n shop --kubeconfig {state['kubeconfig']} "
+            f"--prometheus-url {state['prometheus']} --rate-window 10s",
+            highlight=False,
+        )
 
 
 @lab.command()

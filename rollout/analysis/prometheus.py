@@ -106,6 +106,26 @@ class PrometheusSource:
             time.sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_s: float
+    ) -> list[dict[str, Any]]:
+        """A range query (the dashboard's charts): each series' ``metric`` and its
+        ``values`` as ``[unix time, "text"]``; one try, :class:`PrometheusError` otherwise."""
+        form = {
+            "query": promql,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": f"{max(step_s, 0.001):.3f}",
+            "timeout": f"{max(1, round(self.timeout_s * 1000))}ms",
+        }
+        try:
+            response = self.session.post(
+                f"{self.url}/api/v1/query_range", data=form, timeout=self.timeout_s + 0.5
+            )
+        except requests.RequestException as error:
+            raise PrometheusError(f"{type(error).__name__}: {_short(str(error))}") from None
+        return _result(response, "matrix")
+
     def observe(self, asks: list[Ask], at: datetime) -> Result:
         """One observation per ask (keyed by ``ask.key``); Unavailable for all of them when
         the standard queries fail, for one of them when its own spec is the cause."""
@@ -204,7 +224,7 @@ class PrometheusSource:
         return values, errors
 
 
-def _result(response: requests.Response) -> list[dict[str, Any]]:
+def _result(response: requests.Response, kind: str = "vector") -> list[dict[str, Any]]:
     if response.status_code != 200:
         detail = ""
         with contextlib.suppress(ValueError, AttributeError):
@@ -217,8 +237,8 @@ def _result(response: requests.Response) -> list[dict[str, Any]]:
         raise PrometheusError(
             f"the answer is not Prometheus JSON ({type(error).__name__})"
         ) from None
-    if data.get("resultType", "vector") != "vector" or not isinstance(result, list):
-        raise PrometheusError("the answer is not an instant vector")
+    if data.get("resultType", kind) != kind or not isinstance(result, list):
+        raise PrometheusError(f"the answer is not a {kind}")
     return result
 
 

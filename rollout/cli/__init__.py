@@ -44,6 +44,7 @@ from rollout.cli.kubectl import Ctx, connection, err, fail, out
 from rollout.cli.view import history_table, rollouts_table, status_panel
 from rollout.kube import KubeError, NotFound, RoutingClient
 from rollout.kube.resources import virtual_services
+from rollout.kube.rollouts import command_patch
 from rollout.mesh import MeshError, Target, validate_pair
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
 
@@ -315,16 +316,12 @@ def _patch(ctx: Ctx, name: str, patch: dict[str, Any], said: str) -> None:
     out.print(f"rollout {name}: {said}", highlight=False, markup=False)
 
 
-def _command(name: str) -> dict[str, Any]:
-    return {"command": {"name": name, "id": uuid.uuid4().hex[:12]}}
-
-
 @main.command()
 @click.argument("name", type=ROLLOUT_NAME)
 @connection
 def pause(ctx: Ctx, name: str) -> None:
     """Pause: no weight changes until resumed (a regression still rolls back)."""
-    _patch(ctx, name, {"paused": True}, "pause requested")
+    _patch(ctx, name, command_patch("pause"), "pause requested")
 
 
 @main.command()
@@ -332,7 +329,7 @@ def pause(ctx: Ctx, name: str) -> None:
 @connection
 def resume(ctx: Ctx, name: str) -> None:
     """Resume a paused rollout (whoever paused it)."""
-    _patch(ctx, name, {"paused": False, **_command("resume")}, "resume requested")
+    _patch(ctx, name, command_patch("resume"), "resume requested")
 
 
 @main.command()
@@ -341,7 +338,7 @@ def resume(ctx: Ctx, name: str) -> None:
 @connection
 def promote(ctx: Ctx, name: str, full: bool) -> None:
     """Skip the rest of the current step's analysis (or all of it with --full)."""
-    _patch(ctx, name, _command("promoteFull" if full else "promote"), "promotion requested")
+    _patch(ctx, name, command_patch("promoteFull" if full else "promote"), "promotion requested")
 
 
 @main.command()
@@ -349,9 +346,11 @@ def promote(ctx: Ctx, name: str, full: bool) -> None:
 @connection
 def abort(ctx: Ctx, name: str) -> None:
     """Roll back now: 100% to stable."""
-    _patch(ctx, name, _command("abort"), "abort requested")
+    _patch(ctx, name, command_patch("abort"), "abort requested")
 
 
 from rollout.cli.controller import controller  # noqa: E402
+from rollout.cli.dashboard import dashboard  # noqa: E402
 
 main.add_command(controller)
+main.add_command(dashboard)

@@ -11,7 +11,7 @@ import click
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.controller.settings import Settings
 from rollout.controller.telemetry import configure_logging
-from rollout.controller.wiring import connect
+from rollout.controller.wiring import connect, serve_interactive
 from rollout.kube import KubeClient, KubeError
 
 
@@ -41,6 +41,16 @@ from rollout.kube import KubeClient, KubeError
 )
 @click.option("--notifications-policy", help="JSON: namespace → allowed channels and keys.")
 @click.option("--slack-base-url", help="Slack's Web API base URL (a local receiver in tests).")
+@click.option(
+    "--slack-interactive/--no-slack-interactive",
+    default=None,
+    help="Buttons on Slack thread heads and their endpoint (off by default).",
+)
+@click.option("--slack-interactive-port", type=int, help="Port of /slack/interactive (8081).")
+@click.option("--slack-signing-secret", help="NAME/KEY of the Secret with the signing secret.")
+@click.option("--slack-allowed-users", help="JSON: namespace or '*' → allowed Slack user IDs.")
+@click.option("--slack-groups-token", help="NAME/KEY of a bot token to read user groups.")
+@click.option("--slack-response-prefix", help="Where click answers may go (Slack's hooks).")
 @click.option("--log-level")
 @click.option("--log-format", type=click.Choice(["json", "console"]))
 def controller(**flags: object) -> None:
@@ -66,7 +76,14 @@ def controller(**flags: object) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     health = service.serve_health()
+    try:
+        interactive = serve_interactive(settings, kube, service.metrics.registry)
+    except KubeError as error:
+        health.stop()
+        raise click.ClickException(f"slack interactivity: {error}") from error
     service.start()
     done.wait()
     service.stop()
+    if interactive is not None:
+        interactive.stop()
     health.stop()

@@ -64,10 +64,46 @@ class Settings(BaseSettings):
         "notifications.policy. Default: the key named after the namespace, no bot channel.",
     )
     slack_base_url: str = "https://slack.com/api/"
+    slack_interactive: bool = Field(
+        default=False,
+        description="Pause/Promote/Abort buttons on Slack thread heads, and their endpoint.",
+    )
+    slack_interactive_port: int = 8081
+    slack_signing_secret: str = Field(
+        default="slack-signing/secret",
+        pattern=r"^[a-z0-9.-]+/[-._a-zA-Z0-9]+$",
+        description="NAME/KEY of the Secret (controller's namespace) with the app's signing "
+        "secret.",
+    )
+    slack_allowed_users: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON: namespace (or '*') → Slack user IDs allowed to press the buttons.",
+    )
+    slack_groups_token: str = Field(
+        default="",
+        pattern=r"^([a-z0-9.-]+/[-._a-zA-Z0-9]+)?$",
+        description="NAME/KEY of a Secret with a bot token (usergroups:read) to read the "
+        "members of user groups named in slack_allowed_users; empty: groups match nobody.",
+    )
+    slack_response_prefix: str = Field(
+        default="https://hooks.slack.com/",
+        description="Where a click's response_url may point (answers go nowhere else).",
+    )
     metrics_port: int = 8080
     metrics_host: str = "0.0.0.0"
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @field_validator("slack_allowed_users", mode="before")
+    @classmethod
+    def _users_json(cls, value: Any) -> Any:
+        """A flag or variable gives the map as JSON text."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("slack_allowed_users is not JSON") from None
+        return value
 
     @field_validator("notifications_policy", mode="before")
     @classmethod

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from prometheus_client import CollectorRegistry
+
+from rollout.analysis.prometheus import PrometheusSource
+from rollout.analysis.series import (
+    Points,
+    SeriesAsk,
+    error_ratio_query,
+    matrix_points,
+    p99_query,
+    range_step,
+)
+from rollout.controller.interactive import Interactions, InteractiveServer
 from rollout.controller.loop import Controller
 from rollout.controller.ports import AlwaysLeader, Handler, Leader, Notifier, Source, Watch
 from rollout.controller.reconcile import Reconciler
@@ -31,7 +43,11 @@ from rollout.kube import (
 )
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.kube.secrets import KubeSecrets
+from rollout.mesh import service_name, subset_version
+from rollout.model import SecretKeyRef
 from rollout.notify import ChannelFactory, QueueNotifier
+from rollout.notify.interactive import Gate, GroupMembers
+from rollout.notify.messages import Release
 
 
 @dataclass
@@ -68,6 +84,39 @@ class KubeWatches:
         return _WatchHandle(watcher)
 
 
+@dataclass
+class PrometheusSeries:
+    """A release's canary and stable 5xx ratio and P99 over its run, for the picture
+    posted when it ends (``notify.picture.MetricSeries``); called on the delivery thread."""
+
+    source: PrometheusSource
+    routing: RoutingClient
+    window_s: int
+
+    def __call__(self, release: Release) -> tuple[dict[str, Points], dict[str, Points]] | None:
+        line = release.weights
+        if line is None or line.start is None:
+            return None
+        dr = self.routing.find_destination_rule(release.namespace, release.service)
+        ask = SeriesAsk(
+            release.namespace,
+            service_name(release.service),
+            subset_version(dr, release.canary) or release.canary,
+            subset_version(dr, release.stable) or release.stable,
+            self.window_s,
+        )
+        end = line.start + timedelta(seconds=max(line.end, 1.0))
+        found = [
+            matrix_points(
+                self.source.query_range(query, line.start, end, range_step(line.end)),
+                line.start,
+                ask.roles(),
+            )
+            for query in (error_ratio_query(ask), p99_query(ask))
+        ]
+        return found[0], found[1]
+
+
 def connect(
     settings: Settings,
     kube: KubeClient,
@@ -79,16 +128,23 @@ def connect(
     s = settings
     metrics, queue = Metrics(), WorkQueue()
     delivery: QueueNotifier | None = None
+    routing = RoutingClient(kube, s.istio_version)
     if notifier is None:
+        # Rates over four scrapes (at least 5 s): enough samples for rate() in every window.
+        window = max(5, round(4 * s.scrape_interval_s))
+        series = PrometheusSeries(PrometheusSource(s.prometheus_url), routing, window)
         factory = ChannelFactory(
-            KubeSecrets(kube, s.secrets_namespace), s.slack_base_url, s.notifications_policy
+            KubeSecrets(kube, s.secrets_namespace),
+            s.slack_base_url,
+            s.notifications_policy,
+            series,
+            s.slack_interactive,
         )
         notifier = delivery = QueueNotifier(
             factory,
             on_delivered=queue.put,
             on_error=lambda channel: metrics.notify_errors.labels(channel).inc(),
         )
-    routing = RoutingClient(kube, s.istio_version)
     leader: Leader = AlwaysLeader()
     if s.leader_election:
         timing = LeaseTiming(s.lease_duration_s, s.renew_deadline_s, s.retry_period_s)
@@ -108,4 +164,24 @@ def connect(
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)
 
 
-__all__ = ["KubeWatches", "connect"]
+def serve_interactive(
+    settings: Settings, kube: KubeClient, registry: CollectorRegistry
+) -> InteractiveServer | None:
+    """Slack's button endpoint when ``slack_interactive`` is on (the signing secret is read
+    from the controller's namespace now: a missing one stops the start, said plainly)."""
+    s = settings
+    if not s.slack_interactive:
+        return None
+    secrets = KubeSecrets(kube, s.secrets_namespace)
+    name, key = s.slack_signing_secret.split("/", 1)
+    secret = secrets.get(SecretKeyRef(name=name, key=key))
+    members = None
+    if s.slack_groups_token:
+        name, key = s.slack_groups_token.split("/", 1)
+        members = GroupMembers(secrets.get(SecretKeyRef(name=name, key=key)), s.slack_base_url)
+    gate = Gate(secret, s.slack_allowed_users, members)
+    interactions = Interactions(gate, RolloutClient(kube), registry, s.slack_response_prefix)
+    return InteractiveServer(interactions, s.metrics_host, s.slack_interactive_port).start()
+
+
+__all__ = ["KubeWatches", "PrometheusSeries", "connect", "serve_interactive"]

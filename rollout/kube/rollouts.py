@@ -8,6 +8,7 @@ reads it again and decides again. Spec patches are for the CLI.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from rollout.kube.client import KubeClient
@@ -15,6 +16,21 @@ from rollout.kube.resources import ROLLOUTS
 from rollout.model import API_VERSION, KIND
 
 Doc = dict[str, Any]
+
+USER_COMMANDS = ("pause", "resume", "promote", "promoteFull", "abort")
+"""What a person may ask of a running rollout (the CLI's commands, the dashboard's buttons)."""
+
+
+def command_patch(action: str, command_id: str | None = None) -> Doc:
+    """The spec patch that asks for ``action``: the one definition the CLI, the dashboard
+    and Slack's buttons share, so a button does exactly what the command does. A command
+    carries a fresh id (or ``command_id``): the controller handles each id once."""
+    if action == "pause":
+        return {"paused": True}
+    if action not in USER_COMMANDS:
+        raise ValueError(f"unknown command {action!r}")
+    command = {"command": {"name": action, "id": command_id or uuid.uuid4().hex[:12]}}
+    return {"paused": False, **command} if action == "resume" else command
 
 
 class RolloutClient:

@@ -24,6 +24,7 @@ from rollout.notify.channels import (
     SlackBot,
     SlackWebhook,
 )
+from rollout.notify.picture import MetricSeries
 from rollout.notify.policy import DEFAULT_POLICY, NotificationPolicy, PolicyRefusal, check
 
 _URL = re.compile(r"^https?://[!-~]+$")  # printable ASCII, no spaces
@@ -75,8 +76,12 @@ class ChannelFactory:
         secrets: Secrets,
         slack_base_url: str = "https://slack.com/api/",
         policy: NotificationPolicy = DEFAULT_POLICY,
+        series: MetricSeries | None = None,
+        interactive: bool = False,
     ) -> None:
         self.secrets, self.slack_base_url, self.policy = secrets, slack_base_url, policy
+        self.series = series  # the metrics of a release's picture (Prometheus, from the wiring)
+        self.interactive = interactive  # buttons on the thread heads (slack.interactive)
         self._bots: dict[tuple[str, str], SlackBot] = {}
 
     def __call__(self, rollout: dict[str, Any]) -> list[Channel]:
@@ -99,7 +104,11 @@ class ChannelFactory:
                 bot = self._bots.get((secret, channel))
                 if bot is None:
                     bot = self._bots[(secret, channel)] = SlackBot(
-                        secret, channel, self.slack_base_url
+                        secret,
+                        channel,
+                        self.slack_base_url,
+                        series=self.series,
+                        interactive=self.interactive,
                     )
                 channels.append(bot)
             else:
@@ -108,5 +117,5 @@ class ChannelFactory:
         webhook = notifications.webhook
         if webhook is not None:
             url = _url(_read(self.secrets, webhook.secret_ref), webhook.secret_ref, "a webhook")
-            channels.append(JsonWebhook(url))
+            channels.append(JsonWebhook(url, series=self.series))
         return channels

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rollout.analysis.series import Points, WeightLine, weight_line
 from rollout.model import EffectId, MetricVerdict, PendingEffect, SpecError, parse_status
+from rollout.model.status import RolloutStatus
 
 WEBHOOK_VERSION = "meshrollout.dev/v1"
 EMOJI = {
@@ -32,6 +34,8 @@ EMOJI = {
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
 }
+PICTURE_EVENTS = frozenset({"succeeded", "rolled-back"})
+"""The events that end a release: each gets its picture in Slack and its series in JSON."""
 _URL_UNSAFE = {"|": "%7C", "<": "%3C", ">": "%3E", " ": "%20", "\n": "%0A", "\r": "%0D"}
 
 
@@ -64,6 +68,8 @@ class Release:
     finished_at: datetime | None
     links: dict[str, str] = field(default_factory=dict)
     uid: str = ""
+    weights: WeightLine | None = None
+    """The run's weight line and decisions (the picture of a release that ended)."""
 
     def key(self, effect: PendingEffect) -> EffectId:
         """The effect's identity across the cluster: this rollout's, joined with the effect's."""
@@ -96,7 +102,14 @@ def release_of(rollout: dict[str, Any]) -> Release:
         finished_at=status.finished_at,
         links=dict(((spec.get("notifications") or {}).get("links")) or {}),
         uid=str(meta.get("uid", "")),
+        weights=_weights(status),
     )
+
+
+def _weights(status: RolloutStatus) -> WeightLine | None:
+    """The weight line up to the run's end (or its last recorded moment: no clock here)."""
+    until = status.finished_at or status.step_started_at or status.started_at
+    return None if until is None else weight_line(status, until)
 
 
 def _metric_line(m: MetricVerdict) -> str:
@@ -186,9 +199,14 @@ def event_blocks(release: Release, effect: PendingEffect) -> list[dict[str, Any]
     return blocks + _links(release)
 
 
-def webhook_payload(release: Release, effect: PendingEffect) -> dict[str, Any]:
-    """The generic webhook's JSON (documented in the README; ``version`` changes on breaks)."""
-    return {
+def webhook_payload(
+    release: Release,
+    effect: PendingEffect,
+    metrics: tuple[dict[str, Points], dict[str, Points]] | None = None,
+) -> dict[str, Any]:
+    """The generic webhook's JSON (documented in the README; ``version`` changes on breaks).
+    The end of a release also carries its ``series`` (the picture's data, with ``metrics``)."""
+    payload = {
         "version": WEBHOOK_VERSION,
         "id": str(release.key(effect)),
         "event": effect.event,
@@ -207,4 +225,30 @@ def webhook_payload(release: Release, effect: PendingEffect) -> dict[str, Any]:
         "verdict": effect.verdict.wire() if effect.verdict else None,
         "outlierDetection": effect.outlier_detection,
         "links": release.links,
+    }
+    if effect.kind == "notify" and effect.event in PICTURE_EVENTS:
+        payload["series"] = release_series(release, metrics)
+    return payload
+
+
+def release_series(
+    release: Release, metrics: tuple[dict[str, Points], dict[str, Points]] | None
+) -> dict[str, Any]:
+    """The picture's data as JSON: seconds since the start; None where there was no data."""
+    line = release.weights
+    last = line.marks[-1] if line is not None and line.marks else None
+    return {
+        "start": line.start.isoformat() if line is not None and line.start else None,
+        "end": line.end if line is not None else 0.0,
+        "weight": [list(p) for p in line.weight] if line is not None else [],
+        "stepStarts": list(line.boundaries) if line is not None else [],
+        "decisions": [
+            {"t": m.t, "weight": m.weight, "decision": m.decision, "reason": m.reason}
+            for m in (line.marks if line is not None else [])
+        ],
+        "errorRatio": {k: [list(p) for p in v] for k, v in (metrics[0] if metrics else {}).items()},
+        "p99Ms": {k: [list(p) for p in v] for k, v in (metrics[1] if metrics else {}).items()},
+        "decided": None
+        if last is None
+        else {"t": last.t, "decision": last.decision, "reason": last.reason},
     }

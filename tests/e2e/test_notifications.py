@@ -1,14 +1,20 @@
-"""A release in Slack, end to end: one thread, every event once, across a SIGKILL."""
+"""A release in Slack, end to end: one thread, every event once, across a SIGKILL, and
+the release's picture once at its end."""
 
 from __future__ import annotations
 
 import base64
+import io
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from meshlab.seed import NS
+from rollout.notify.picture import SIZE_PX
 from tests.e2e.harness import Stack
 from tests.fakeslack import FakeSlack
 
@@ -24,7 +30,8 @@ def slack() -> Iterator[FakeSlack]:
 
 def test_release_thread_survives_a_restart(stack: Stack, slack: FakeSlack) -> None:
     """A GitOps-applied Rollout with Slack: the controller is killed mid-release; the
-    thread carries on and no event is posted twice; the token is nowhere to be seen."""
+    thread carries on and no event is posted twice; the end brings one picture; the
+    token is nowhere to be seen."""
     secrets = stack.api.registry.find("", "v1", "secrets")
     rollouts = stack.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
     assert secrets is not None
@@ -83,6 +90,12 @@ def test_release_thread_survives_a_restart(stack: Stack, slack: FakeSlack) -> No
     assert {r["thread_ts"] for r in replies} == {stack.status()["slackThreadTs"]}
     heads = [p for p in slack.posted("/api/chat.postMessage") if "thread_ts" not in p]
     assert len(heads) == 1
+    # The release's picture: one PNG in the thread, drawn by the controller.
+    pictures = slack.files_in(stack.status()["slackThreadTs"])
+    assert [p["filename"] for p in pictures] == [f"{NS}-inventory-run1.png"]
+    assert Image.open(io.BytesIO(pictures[0]["data"])).size == SIZE_PX
+    if os.environ.get("RELEASE_PICTURE"):  # make screenshot: the README's release image
+        Path(os.environ["RELEASE_PICTURE"]).write_bytes(pictures[0]["data"])
     logs = "".join(p.read_text() for p in stack.workdir.glob("controller-*.log"))
     assert TOKEN not in logs
     assert TOKEN not in str(stack.rollout())

@@ -36,6 +36,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     },
     "dashboard": {"grafanaDashboard": {"enabled": True}},
     "slack": {"slack": {"secretName": "slack-token"}},
+    "slack-interactive": {
+        "slack": {"interactive": {"enabled": True, "allowedUsers": {"shop": ["U012ABCDEF"]}}},
+        "networkPolicy": {"enabled": True},
+    },
     "notifications-policy": {
         "notifications": {
             "policy": {"team-a": {"slackChannels": ["#team-a"], "slackKeys": ["slack-token/bot"]}}

@@ -23,6 +23,7 @@ CORE = [
             "observations",
             "queries",
             "promql",
+            "series",
         )
     ),
     *sorted((ROOT / "rollout" / "mesh").glob("*.py")),
