@@ -76,22 +76,9 @@ def status_panel(rollout: Doc) -> Panel:
     return Panel(Group(*lines), expand=False)
 
 
-def duration(seconds: float) -> str:
-    """``45 s``, ``12 min``, ``2.5 h``: how long, as a person says it."""
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def waiting(verdict: Verdict, phase: str) -> str | None:
     """What the step still needs, from the judge's estimate, while it waits for evidence."""
-    if verdict.outcome != "inconclusive" or phase not in ("Progressing", "Paused"):
-        return None
-    if verdict.decision_in_s is None:
-        return "no estimate: no evidence is building either way at the current traffic"
-    return f"needs about {duration(verdict.decision_in_s)} more at the current traffic"
+    return verdict.needs() if phase in ("Progressing", "Paused") else None
 
 
 def _evidence(metric: MetricVerdict) -> str:

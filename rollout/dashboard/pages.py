@@ -190,18 +190,21 @@ def _evidence(line: Timeline) -> str:
     if not line.evidence:
         return "<p class='help'>No evaluation yet.</p>"
     rows = "".join(
-        f"<tr><td>{escape(c.name)}</td><td>{_number(c.value)}</td>"
-        f"<td>{escape(c.op)} {_number(c.threshold)}</td><td>{_bar(c.progress, c.op == '>=')}</td>"
+        f"<tr><td>{escape(c.name)}</td><td>{escape(c.shown[0])}</td><td>{escape(c.shown[1])}</td>"
+        f"<td>{escape(c.op)} {escape(c.shown[2])}</td><td>{_bar(c.progress, c.op == '>=')}</td>"
+        f"<td>{'-' if c.promotion is None else _bar(c.promotion, True)}</td>"
         f"<td class='{escape(c.outcome)}'>{escape(c.outcome)}</td></tr>"
         for c in line.evidence
     )
+    needs = line.needs or "no decision pending"
     return (
         "<p class='help'>How close each test of the last evaluation is to deciding: a full "
-        "red bar fails the canary (for the sequential judge's e-values, on a log scale); a "
-        "minimum (>=) is met when its bar is full. "
-        "Estimated time to a decision: the judge gives none.</p>"
-        "<table id='evidence'><tr><th>test</th><th>value</th><th>threshold</th>"
-        f"<th>towards the threshold</th><th>outcome</th></tr>{rows}</table>"
+        "red bar rolls the canary back (the sequential judge's evidence, on a log scale); a "
+        "full bar under 100% is the evidence that lets the canary reach 100% of the traffic; "
+        "a minimum (>=) is met when its bar is full.</p>"
+        f"<p id='needs'>Time to a decision: {escape(needs)}.</p>"
+        "<table id='evidence'><tr><th>test</th><th>canary</th><th>stable</th><th>limit</th>"
+        f"<th>towards a rollback</th><th>towards 100%</th><th>outcome</th></tr>{rows}</table>"
     )
 
 

@@ -10,7 +10,6 @@ since the run started, so every chart of a rollout shares its x axis.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +45,9 @@ class Closeness:
     op: str
     outcome: str
     progress: float | None
+    stable: float | None = None  # stable's value beside the canary's, when compared
+    promotion: float | None = None  # the sequential judge's evidence towards 100% (0..1)
+    shown: tuple[str, str, str] = ("-", "-", "-")  # value, stable, threshold for people
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Timeline:
     problem: str = ""
     evaluations: list[Verdict] = field(default_factory=list)
     evidence: list[Closeness] = field(default_factory=list)
+    needs: str | None = None  # the judge's estimate of the time to a decision, for people
 
     def series(self) -> dict[str, Any]:
         """The same data as JSON (the page's API, the tests' count of points)."""
@@ -153,23 +156,34 @@ def from_prometheus(
 
 
 def closeness(verdict: Verdict | None) -> list[Closeness]:
-    """Each test of the last verdict and how close it is to deciding: for an e-value
-    (``e-…``, the sequential judge) log(e)/log(threshold), where 1 is a rollback; for
-    a plain threshold value/threshold (or threshold/value for an ``>=`` bound)."""
+    """Each test of the last verdict and how close it is to deciding: the sequential
+    judge says so itself (its evidence towards a rollback and towards 100%, 0..1); for a
+    plain threshold value/threshold (or threshold/value for an ``>=`` bound)."""
     if verdict is None:
         return []
     found = []
     for m in verdict.metrics:
-        progress: float | None = None
-        if m.value is not None and m.threshold not in (None, 0.0):
+        progress: float | None = m.regression
+        if progress is None and m.value is not None and m.threshold not in (None, 0.0):
             threshold = float(m.threshold or 0.0)
-            if m.name.startswith("e-") and threshold > 1:
-                progress = max(0.0, math.log(max(m.value, 1e-12)) / math.log(threshold))
-            elif m.op == "<=":
+            if m.op == "<=":
                 progress = max(0.0, m.value / threshold)
             elif m.value > 0:
                 progress = max(0.0, min(m.value / threshold, 1.0))
-        found.append(Closeness(m.name, m.value, m.threshold, m.op, m.outcome, progress))
+        shown = (m.show(m.value), m.show(m.stable), m.show(m.threshold))
+        found.append(
+            Closeness(
+                m.name,
+                m.value,
+                m.threshold,
+                m.op,
+                m.outcome,
+                progress,
+                m.stable,
+                m.promotion,
+                shown,
+            )
+        )
     return found
 
 
@@ -188,6 +202,8 @@ def timeline(
     else:
         from_verdicts(line, verdicts)
     line.evidence = closeness(status.last_verdict)
+    if status.last_verdict is not None and status.phase in ("Progressing", "Paused"):
+        line.needs = status.last_verdict.needs()
     return line
 
 

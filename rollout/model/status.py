@@ -123,6 +123,23 @@ class Verdict(CamelModel):
     def failing(self) -> list[MetricVerdict]:
         return [m for m in self.metrics if m.outcome == "fail"]
 
+    def needs(self) -> str | None:
+        """What an undecided step still needs, from the judge's estimate, for people."""
+        if self.outcome != "inconclusive":
+            return None
+        if self.decision_in_s is None:
+            return "no estimate: no evidence is building either way at the current traffic"
+        return f"needs about {duration_text(self.decision_in_s)} more at the current traffic"
+
+
+def duration_text(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``2.5 h``: how long, as a person says it."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
 
 class Stage(CamelModel):
     """One stage of a plan: a header-only stage (weight 0) or a weighted step."""

@@ -4,7 +4,6 @@ a decision, Prometheus matrices, escaping, buttons and their confirmations."""
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,21 +140,34 @@ def test_series_from_verdicts_carry_their_thresholds() -> None:
 
 
 def test_closeness_to_a_decision() -> None:
-    """e-values on a log scale (1 = the rollback bar), maxima as value/threshold, minima
-    capped at met."""
+    """The sequential judge's own evidence (towards a rollback and towards 100%), maxima
+    as value/threshold, minima capped at met; the judge's estimate of the time left."""
     v = Verdict(
         outcome="inconclusive",
         at=T0,
+        decision_in_s=150.0,
         metrics=[
-            MetricVerdict(name="e-errors", value=10.0, threshold=100.0, outcome="nodata"),
+            MetricVerdict(
+                name="5xx ratio",
+                value=0.005,
+                stable=0.004,
+                threshold=0.0048,
+                outcome="nodata",
+                regression=0.5,
+                promotion=0.25,
+                unit="ratio",
+            ),
             MetricVerdict(name="error-rate", value=0.005, threshold=0.01, outcome="pass"),
             MetricVerdict(name="requests", value=300, threshold=100, op=">=", outcome="pass"),
             MetricVerdict(name="p99-latency", value=None, threshold=500, outcome="nodata"),
         ],
     )
-    progress = {c.name: c.progress for c in closeness(v)}
-    assert progress["e-errors"] is not None
-    assert math.isclose(progress["e-errors"], 0.5)
+    found = {c.name: c for c in closeness(v)}
+    progress = {name: c.progress for name, c in found.items()}
+    assert progress["5xx ratio"] == 0.5
+    assert found["5xx ratio"].promotion == 0.25
+    assert found["5xx ratio"].shown == ("0.5%", "0.4%", "0.48%")
+    assert v.needs() == "needs about 2 min more at the current traffic"
     assert progress["error-rate"] == 0.5
     assert progress["requests"] == 1.0
     assert progress["p99-latency"] is None
