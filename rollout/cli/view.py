@@ -71,6 +71,18 @@ def status_panel(rollout: Doc) -> Panel:
         wait = waiting(verdict, phase)
         if wait:
             lines.append(Text(wait))
+        if (
+            phase == "Paused"
+            and status.pause_reason == "inconclusive"
+            and verdict.outcome == "pass"
+        ):
+            lines.append(
+                Text(
+                    "paused for want of evidence, which has since come: "
+                    f"`rollout resume {meta['name']}` goes on",
+                    style="yellow",
+                )
+            )
     if status.message:
         lines.append(Text(f"last decision: {status.message}"))
     return Panel(Group(*lines), expand=False)
