@@ -89,9 +89,7 @@ def _pairs(saved: dict[str, LogLikelihoods]) -> dict[str, Pair]:
 
 def _plain(pairs: dict[str, Pair]) -> dict[str, LogLikelihoods]:
     return {
-        name: LogLikelihoods(
-            worse=[round(float(x), 4) for x in w], fine=[round(float(x), 4) for x in f]
-        )
+        name: LogLikelihoods(worse=np.round(w, 4).tolist(), fine=np.round(f, 4).tolist())
         for name, (w, f) in pairs.items()
     }
 
