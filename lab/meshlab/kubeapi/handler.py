@@ -186,7 +186,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
             warnings: list[str] = []
             code, doc = self.api.handle(
-                method, r, query, body, self.headers.get("Content-Type", ""), warnings
+                method,
+                r,
+                query,
+                body,
+                self.headers.get("Content-Type", ""),
+                warnings,
+                self.headers.get("User-Agent") or "",
             )
         except ApiError as error:
             audit(error.code)

@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 
 from meshlab.kubeapi.faults import AuditLog, FaultInjector
-from meshlab.kubeapi.handler import Handler, Route, label_match, visible
+from meshlab.kubeapi.handler import Handler, Route, visible
 from meshlab.kubeapi.registry import Registry, ResourceType, default_types
-from meshlab.kubeapi.store import ApiError, Obj, Store, json_patch, merge_patch
+from meshlab.kubeapi.store import ApiError, Obj, Store
+from meshlab.kubeapi.verbs import Request, present, serve
 
 VERSION_INFO = {
     "major": "1",
@@ -145,7 +146,7 @@ class KubeAPI:
 
     def present(self, r: Route, obj: Obj) -> Obj:
         """The object as the requested version shows it."""
-        return {**obj, "apiVersion": r.t.api_version(r.version), "kind": r.t.kind}
+        return present(r, obj)
 
     def handle(
         self,
@@ -155,71 +156,11 @@ class KubeAPI:
         body: Any,
         content_type: str,
         warnings: list[str] | None = None,
+        user_agent: str = "",
     ) -> tuple[int, Obj]:
         """Serve one non-watch request on a resource; raise ApiError to refuse it."""
-        t, ns = r.t, r.namespace or ""
-        if method == "GET" and r.name is None:
-            match = label_match(query.get("labelSelector"))
-            items, rv = self.store.list(t, r.namespace, match)
-            return 200, {
-                "apiVersion": t.api_version(r.version),
-                "kind": f"{t.kind}List",
-                "metadata": {"resourceVersion": str(rv)},
-                "items": [self.present(r, i) for i in items],
-            }
-        if method == "GET":
-            assert r.name is not None
-            return 200, self.present(r, self.store.get(t, ns, r.name))
-        if method == "POST" and r.name is None:
-            if not isinstance(body, dict):
-                raise ApiError(400, "BadRequest", "the body must be a JSON object")
-            if t.plural == "namespaces" and not t.group:
-                body = {**body, "status": {"phase": "Active", **(body.get("status") or {})}}
-            return 201, self.present(r, self.store.create(t, ns, body))
-        if r.name is None:
-            raise ApiError(405, "MethodNotAllowed", f"{method} needs an object name")
-        if method == "PUT":
-            if not isinstance(body, dict):
-                raise ApiError(400, "BadRequest", "the body must be a JSON object")
-            obj = self.store.update(t, ns, r.name, lambda _: body, r.sub, require_rv=t.custom)
-            return 200, self.present(r, obj)
-        if method == "PATCH":
-            return 200, self.present(r, self._patch(r, body, content_type))
-        if method == "DELETE":
-            gone = self.store.delete(t, ns, r.name)
-            if t.custom:
-                return 200, self.present(r, gone)
-            return 200, {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": {"name": r.name, "kind": t.plural},
-            }
-        raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
-
-    def _patch(self, r: Route, body: Any, content_type: str) -> Obj:
-        kind = content_type.split(";")[0].strip()
-        assert r.name is not None
-        if kind == "application/json-patch+json":
-            if not isinstance(body, list):
-                raise ApiError(400, "BadRequest", "a JSON patch is a list of operations")
-            return self.store.update(
-                r.t, r.namespace or "", r.name, lambda cur: json_patch(cur, body), r.sub
-            )
-        if kind == "application/strategic-merge-patch+json" and r.t.custom:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                "strategic merge patch is not supported for custom resources",
-            )
-        if kind in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-            if not isinstance(body, dict):
-                raise ApiError(400, "BadRequest", "a merge patch is a JSON object")
-            return self.store.update(
-                r.t, r.namespace or "", r.name, lambda cur: merge_patch(cur, body), r.sub
-            )
-        raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {kind!r}")
+        request = Request(method, r, query, body, content_type, user_agent)
+        return serve(self.store, request, warnings if warnings is not None else [])
 
     def changes(self, r: Route, since: int, match: Any) -> list[tuple[str, Obj]]:
         """Watch events after ``since`` for this route (caller holds the store lock)."""

@@ -85,3 +85,25 @@ class SchemaChecker:
                 {"reason": "FieldValueInvalid", "message": message, "field": _path(parts)}
             )
         return body, causes
+
+
+def unknown_fields(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """The fields of ``value`` (outside metadata) that the schema does not declare, as
+    dotted paths: what pruning would drop, and what ``fieldValidation`` reports."""
+    out: list[str] = []
+    if isinstance(value, dict) and schema.get("type") == "object":
+        props = schema.get("properties")
+        if props is None or schema.get("x-kubernetes-preserve-unknown-fields"):
+            return out
+        for key, sub in value.items():
+            where = f"{path}.{key}" if path else key
+            if not path and key in ("apiVersion", "kind", "metadata"):
+                continue
+            if key in props:
+                out.extend(unknown_fields(sub, props[key], where))
+            else:
+                out.append(where)
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            out.extend(unknown_fields(item, schema["items"], f"{path}[{i}]"))
+    return out

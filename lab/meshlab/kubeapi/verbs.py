@@ -1,0 +1,186 @@
+"""What each verb does to the emulator's store: list, get, create, update, patch, apply, delete.
+
+Besides the store's own semantics (``store``), writes here follow the API
+server's query parameters: ``dryRun=All`` (validated, defaulted, answered and
+not stored: ``kubectl diff`` and ``--dry-run=server``), ``fieldManager`` and
+server-side apply (``apply``), and ``fieldValidation`` for custom resources
+(``Strict``: an unknown field is a 400; ``Warn``, the default: a ``Warning``
+header; ``Ignore``: silently pruned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from meshlab.kubeapi.apply import apply, manager_of, track_update
+from meshlab.kubeapi.handler import Route, label_match
+from meshlab.kubeapi.store import ApiError, Manage, Obj, Store, json_patch, merge_patch
+from meshlab.kubeapi.validation import unknown_fields
+
+APPLY = "application/apply-patch+yaml"
+MERGE = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request on a resource, as the handler parsed it."""
+
+    method: str
+    route: Route
+    query: dict[str, str]
+    body: Any
+    content_type: str
+    user_agent: str = ""
+
+    @property
+    def dry_run(self) -> bool:
+        return self.query.get("dryRun") == "All"
+
+    @property
+    def api_version(self) -> str:
+        return self.route.t.api_version(self.route.version)
+
+
+def present(r: Route, obj: Obj) -> Obj:
+    """The object as the requested version shows it."""
+    return {**obj, "apiVersion": r.t.api_version(r.version), "kind": r.t.kind}
+
+
+def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
+    """Serve one non-watch request; raise ApiError to refuse it."""
+    r, query = req.route, req.query
+    t, ns = r.t, r.namespace or ""
+    if req.method == "GET" and r.name is None:
+        items, rv = store.list(t, r.namespace, label_match(query.get("labelSelector")))
+        return 200, {
+            "apiVersion": req.api_version,
+            "kind": f"{t.kind}List",
+            "metadata": {"resourceVersion": str(rv)},
+            "items": [present(r, i) for i in items],
+        }
+    if req.method == "GET":
+        assert r.name is not None
+        return 200, present(r, store.get(t, ns, r.name))
+    if req.method in ("POST", "PUT", "PATCH"):
+        _validate_fields(req, warnings)
+    manage = _manage(req)
+    if req.method == "POST" and r.name is None:
+        body = _object(req.body)
+        if t.plural == "namespaces" and not t.group:
+            body = {**body, "status": {"phase": "Active", **(body.get("status") or {})}}
+        if t.plural == "secrets" and not t.group:
+            body = {"type": "Opaque", **body}
+        return 201, present(r, store.create(t, ns, body, manage, req.dry_run))
+    if r.name is None:
+        raise ApiError(405, "MethodNotAllowed", f"{req.method} needs an object name")
+    name = r.name
+    if req.method == "PUT":
+        body = _object(req.body)
+        obj = store.update(
+            t, ns, name, lambda _: body, r.sub, t.custom, manage, dry_run=req.dry_run
+        )
+        return 200, present(r, obj)
+    if req.method == "PATCH":
+        return _patch(store, req, manage)
+    if req.method == "DELETE":
+        gone = store.delete(t, ns, name, dry_run=req.dry_run)
+        if t.custom:
+            return 200, present(r, gone)
+        return 200, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "kind": t.plural},
+        }
+    raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported")
+
+
+def _object(body: Any) -> Obj:
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequest", "the body must be a JSON object")
+    return body
+
+
+def _manage(req: Request) -> Manage:
+    manager = manager_of(req.query, req.user_agent)
+    split = req.route.t.status_subresource
+
+    def manage(old: Obj | None, new: Obj) -> Obj:
+        return track_update(old, new, manager, req.api_version, req.route.sub, split)
+
+    return manage
+
+
+def _patch(store: Store, req: Request, manage: Manage) -> tuple[int, Obj]:
+    r, body = req.route, req.body
+    kind = req.content_type.split(";")[0].strip()
+    ns, name = r.namespace or "", r.name or ""
+    if kind == APPLY:
+        return _apply(store, req)
+    if kind == "application/json-patch+json":
+        if not isinstance(body, list):
+            raise ApiError(400, "BadRequest", "a JSON patch is a list of operations")
+        obj = store.update(
+            r.t, ns, name, lambda cur: json_patch(cur, body), r.sub, False, manage, req.dry_run
+        )
+        return 200, present(r, obj)
+    if kind == "application/strategic-merge-patch+json" and r.t.custom:
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "strategic merge patch is not supported for custom resources",
+        )
+    if kind in MERGE:
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "a merge patch is a JSON object")
+        obj = store.update(
+            r.t, ns, name, lambda cur: merge_patch(cur, body), r.sub, False, manage, req.dry_run
+        )
+        return 200, present(r, obj)
+    raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {kind!r}")
+
+
+def _apply(store: Store, req: Request) -> tuple[int, Obj]:
+    """Server-side apply: update the object the configuration describes, or create it."""
+    r, config = req.route, _object(req.body)
+    if not req.query.get("fieldManager"):
+        raise ApiError(
+            400,
+            "BadRequest",
+            "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
+        )
+    meta = config.get("metadata") or {}
+    if meta.get("name", r.name) != r.name:
+        raise ApiError(400, "BadRequest", "the name of the object does not match the URL")
+    manager, force = req.query["fieldManager"], req.query.get("force") == "true"
+    split = r.t.status_subresource
+    ns, name = r.namespace or "", r.name or ""
+
+    def change(current: Obj) -> Obj:
+        return apply(current, config, manager, force, req.api_version, r.sub, split)
+
+    try:
+        obj = store.update(r.t, ns, name, change, r.sub, dry_run=req.dry_run)
+        return 200, present(r, obj)
+    except ApiError as missing:
+        if missing.code != 404 or r.sub:
+            raise
+    skeleton = {"apiVersion": req.api_version, "kind": r.t.kind, "metadata": {"name": name}}
+    body = change(skeleton)
+    return 201, present(r, store.create(r.t, ns, body, dry_run=req.dry_run))
+
+
+def _validate_fields(req: Request, warnings: list[str]) -> None:
+    """fieldValidation on a custom resource's write: unknown fields refused, warned or pruned."""
+    t, mode = req.route.t, req.query.get("fieldValidation", "Warn")
+    if t.schema is None or mode == "Ignore" or not isinstance(req.body, dict):
+        return
+    unknown = unknown_fields(req.body, t.schema)
+    if not unknown:
+        return
+    if mode == "Strict":
+        listed = ", ".join(f'unknown field "{f}"' for f in unknown)
+        raise ApiError(400, "BadRequest", f"strict decoding error: {listed}")
+    warnings.extend(f'unknown field "{f}"' for f in unknown)
