@@ -25,6 +25,8 @@ from meshlab.kubeapi.table import table
 if TYPE_CHECKING:
     from meshlab.kubeapi.server import KubeAPI
 
+INITIAL_END = "k8s.io/initial-events-end"
+
 
 class Route:
     """A parsed resource URL."""
@@ -48,12 +50,30 @@ def client_identity(user_agent: str) -> str:
     return user_agent.rsplit("/", 1)[-1].strip()
 
 
-def label_match(selector: str | None) -> Any:
+def label_match(selector: str | None, fields: str | None = None) -> Any:
+    """Which objects a ``labelSelector`` and a ``fieldSelector`` (``metadata.name`` and
+    ``metadata.namespace``, with ``=``, ``==`` or ``!=``, as every kind supports) select."""
     try:
         match = parse_selector(selector)
     except ValueError as error:
         raise ApiError(400, "BadRequest", str(error)) from error
-    return lambda obj: match((obj.get("metadata") or {}).get("labels") or {})
+    wanted: list[tuple[str, str, bool]] = []
+    for term in (fields or "").split(","):
+        if not term.strip():
+            continue
+        negate = "!=" in term
+        key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+        if key.strip() not in ("metadata.name", "metadata.namespace"):
+            raise ApiError(400, "BadRequest", f'field label not supported: "{key.strip()}"')
+        wanted.append((key.strip().split(".")[1], value.strip(), negate))
+
+    def matches(obj: Obj) -> bool:
+        meta = obj.get("metadata") or {}
+        if any((meta.get(k, "") == v) == negate for k, v, negate in wanted):
+            return False
+        return match(meta.get("labels") or {})
+
+    return matches
 
 
 def visible(change: Change, match: Any, name: str | None) -> list[tuple[str, Obj]]:
@@ -66,6 +86,12 @@ def visible(change: Change, match: Any, name: str | None) -> list[tuple[str, Obj
     if now:
         return [("MODIFIED" if before else "ADDED", change.obj)]
     return [("DELETED", change.obj)] if before else []
+
+
+def _warning(text: str) -> str:
+    """One entry of a ``Warning`` header (RFC 7234: code, agent, quoted text)."""
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{quoted}"'
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -202,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             code = 500  # applied, but the caller never learns it
             doc = ApiError(500, "InternalError", "injected fault: response lost").status()
         audit(code, rv)
-        headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+        headers = {"Warning": ", ".join(_warning(w) for w in warnings)} if warnings else None
         version = self._table() if verb in ("get", "list") and code == 200 else None
         if version is not None:
             items = doc["items"] if verb == "list" else [doc]
@@ -211,7 +237,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, doc, headers)
 
     def _watch(self, r: Route, query: dict[str, str], user: str) -> None:
-        match = label_match(query.get("labelSelector"))
+        match = label_match(query.get("labelSelector"), query.get("fieldSelector"))
+        initial = query.get("sendInitialEvents") == "true"
         timeout = float(query.get("timeoutSeconds") or 1800)
         drop_after = self.api.faults.drop_watches_after(user)
         started = time.monotonic()
@@ -220,7 +247,7 @@ class Handler(BaseHTTPRequestHandler):
             since_text = query.get("resourceVersion") or "0"
             since = int(since_text) if since_text.isdigit() else 0
             pending: list[tuple[str, Obj]] = []
-            if since == 0:
+            if since == 0 or initial:  # a watch list starts with the current state
                 items, since = store.list(r.t, r.namespace, match)
                 pending = [
                     ("ADDED", self.api.present(r, i))
@@ -250,6 +277,10 @@ class Handler(BaseHTTPRequestHandler):
 
         for kind, obj in pending:
             self._chunk(event(kind, obj))
+        if initial:  # the end of the initial events, which a watch-list client waits for
+            end = {"resourceVersion": str(since), "annotations": {INITIAL_END: "true"}}
+            bookmark = {"apiVersion": r.t.api_version(r.version), "kind": r.t.kind}
+            self._chunk({"type": "BOOKMARK", "object": {**bookmark, "metadata": end}})
         while not self.api.stopping.is_set():
             elapsed = time.monotonic() - started
             if drop_after is not None and elapsed >= drop_after:

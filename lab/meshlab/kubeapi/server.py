@@ -23,8 +23,8 @@ from meshlab.kubeapi.verbs import Request, present, serve
 
 VERSION_INFO = {
     "major": "1",
-    "minor": "34",
-    "gitVersion": "v1.34.0-meshrollout-lab",
+    "minor": "37",
+    "gitVersion": "v1.37.0-meshrollout-lab",
     "platform": "linux/amd64",
 }
 

@@ -52,7 +52,9 @@ def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
     r, query = req.route, req.query
     t, ns = r.t, r.namespace or ""
     if req.method == "GET" and r.name is None:
-        items, rv = store.list(t, r.namespace, label_match(query.get("labelSelector")))
+        items, rv = store.list(
+            t, r.namespace, label_match(query.get("labelSelector"), query.get("fieldSelector"))
+        )
         return 200, {
             "apiVersion": req.api_version,
             "kind": f"{t.kind}List",
