@@ -275,3 +275,37 @@ def test_watch_list_ends_its_initial_events_with_a_bookmark(api: KubeAPI) -> Non
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[0]["object"]["metadata"]["name"] == "route"
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_events_k8s_io_events_are_core_events_too(api: KubeAPI) -> None:
+    """An events.k8s.io/v1 Event (the controller's) is listed by the core API, renamed
+    (involvedObject, message), and selected by involvedObject fields as describe does."""
+    event = {
+        "metadata": {"name": "e1"},
+        "eventTime": "2026-11-26T08:00:00.000000Z",
+        "reportingController": "meshrollout.dev/controller",
+        "reportingInstance": "ctl-a",
+        "action": "Reconcile",
+        "reason": "Started",
+        "type": "Normal",
+        "note": "v2 at 5%",
+        "regarding": {"kind": "Rollout", "name": "inventory", "namespace": NS},
+    }
+    assert call(api, "POST", f"/apis/events.k8s.io/v1/namespaces/{NS}/events", event)[0] == 201
+    selector = "involvedObject.name%3Dinventory,involvedObject.kind%3DRollout"
+    _, _, core = call(api, "GET", f"/api/v1/namespaces/{NS}/events?fieldSelector={selector}")
+    assert [e["message"] for e in core["items"]] == ["v2 at 5%"]
+    assert core["items"][0]["involvedObject"]["name"] == "inventory"
+    assert core["items"][0]["reportingComponent"] == "meshrollout.dev/controller"
+    other = "involvedObject.name%3Dsomething-else"
+    assert (
+        call(api, "GET", f"/api/v1/namespaces/{NS}/events?fieldSelector={other}")[2]["items"] == []
+    )
+    _, _, table = call(api, "GET", f"/api/v1/namespaces/{NS}/events", accept=TABLE)
+    assert [c["name"] for c in table["columnDefinitions"]][:4] == [
+        "Last Seen",
+        "Type",
+        "Reason",
+        "Object",
+    ]
+    assert table["rows"][0]["cells"][1:4] == ["Normal", "Started", "rollout/inventory"]

@@ -136,7 +136,8 @@ def test_create_discover_apply_and_read(session: tuple[Kubectl, KubeAPI, Path]) 
 def test_patch_apply_diff_wait_watch_delete(session: tuple[Kubectl, KubeAPI, Path]) -> None:
     """Merge and JSON patches, server-side apply twice, a conflict and --force-conflicts,
     diff (server dry run, nothing written), wait for a jsonpath, a watch seeing the change,
-    validation of unknown fields, delete."""
+    validation of unknown fields, the controller's Events in get events and describe,
+    delete."""
     k, api, files = session
     k.ok("create", "namespace", NS)
     vs, rollout = str(files / "vs.yaml"), str(files / "rollout.yaml")
@@ -192,6 +193,34 @@ def test_patch_apply_diff_wait_watch_delete(session: tuple[Kubectl, KubeAPI, Pat
         assert lines[-1].split()[:5] == ["MODIFIED", "inventory", "Progressing", "25", "1"]
     finally:
         watch.stop()
+
+    # The controller writes events.k8s.io Events; kubectl reads them through the core API.
+    uid = k.ok("get", "mro", "inventory", "-o", "jsonpath={.metadata.uid}")
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "inventory.drift", "namespace": NS},
+        "eventTime": "2026-11-26T08:00:00.000000Z",
+        "reportingController": "meshrollout.dev/controller",
+        "reportingInstance": "ctl-a",
+        "action": "Reconcile",
+        "reason": "DriftReverted",
+        "type": "Warning",
+        "note": "weights were edited by hand: set back to 25%",
+        "regarding": {
+            "apiVersion": "meshrollout.dev/v1alpha1",
+            "kind": "Rollout",
+            "name": "inventory",
+            "namespace": NS,
+            "uid": uid,
+        },
+    }
+    k.ok("create", "-f", "-", stdin=json.dumps(event))
+    events = k.ok("get", "events").splitlines()
+    assert events[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert events[1].split()[1:4] == ["Warning", "DriftReverted", "rollout/inventory"]
+    described = k.ok("describe", "mro", "inventory")
+    assert "DriftReverted" in described.split("Events:")[1]
 
     assert 'rollout.meshrollout.dev "inventory" deleted' in k.ok("delete", "-f", rollout)
     k.ok("wait", "--for=delete", "mro/inventory", "--timeout=10s")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from meshlab.kubeapi.discovery import discovery, parse_accept, wants
+from meshlab.kubeapi.events import view
 from meshlab.kubeapi.openapi import openapi
 from meshlab.kubeapi.protobuf import decode_body
 from meshlab.kubeapi.registry import ResourceType
@@ -50,9 +52,13 @@ def client_identity(user_agent: str) -> str:
     return user_agent.rsplit("/", 1)[-1].strip()
 
 
-def label_match(selector: str | None, fields: str | None = None) -> Any:
-    """Which objects a ``labelSelector`` and a ``fieldSelector`` (``metadata.name`` and
-    ``metadata.namespace``, with ``=``, ``==`` or ``!=``, as every kind supports) select."""
+def label_match(
+    selector: str | None, fields: str | None = None, shown: Callable[[Obj], Obj] | None = None
+) -> Any:
+    """Which objects a ``labelSelector`` and a ``fieldSelector`` select, judged on the
+    object as ``shown`` (the API's view of the stored form). Field selectors take any
+    dotted path with ``=``, ``==`` or ``!=`` (``involvedObject.name=x``), a superset of
+    the few fields each kind supports on a real server."""
     try:
         match = parse_selector(selector)
     except ValueError as error:
@@ -63,17 +69,25 @@ def label_match(selector: str | None, fields: str | None = None) -> Any:
             continue
         negate = "!=" in term
         key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
-        if key.strip() not in ("metadata.name", "metadata.namespace"):
-            raise ApiError(400, "BadRequest", f'field label not supported: "{key.strip()}"')
-        wanted.append((key.strip().split(".")[1], value.strip(), negate))
+        wanted.append((key.strip(), value.strip(), negate))
 
     def matches(obj: Obj) -> bool:
-        meta = obj.get("metadata") or {}
-        if any((meta.get(k, "") == v) == negate for k, v, negate in wanted):
-            return False
-        return match(meta.get("labels") or {})
+        seen = shown(obj) if shown is not None else obj
+        for path, value, negate in wanted:
+            found = _field(seen, path)
+            if (found == value) == negate:
+                return False
+        return match((seen.get("metadata") or {}).get("labels") or {})
 
     return matches
+
+
+def _field(obj: Any, path: str) -> str:
+    for part in path.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    if isinstance(obj, bool):
+        return str(obj).lower()
+    return "" if obj is None else str(obj)
 
 
 def visible(change: Change, match: Any, name: str | None) -> list[tuple[str, Obj]]:
@@ -237,7 +251,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, doc, headers)
 
     def _watch(self, r: Route, query: dict[str, str], user: str) -> None:
-        match = label_match(query.get("labelSelector"), query.get("fieldSelector"))
+        shown = view(r.t)
+        match = label_match(query.get("labelSelector"), query.get("fieldSelector"), shown)
         initial = query.get("sendInitialEvents") == "true"
         timeout = float(query.get("timeoutSeconds") or 1800)
         drop_after = self.api.faults.drop_watches_after(user)

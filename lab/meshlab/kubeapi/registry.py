@@ -45,6 +45,8 @@ class ResourceType:
     # additionalPrinterColumns as a CRD declares them (name, type, jsonPath, priority,
     # description); empty means Name and Age, as a CRD without columns gets.
     columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    # Another type's store key when both APIs show the same objects (core Events).
+    storage: str = ""
 
     @property
     def singular(self) -> str:
@@ -52,6 +54,8 @@ class ResourceType:
 
     @property
     def key(self) -> str:
+        if self.storage:
+            return self.storage
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def api_version(self, version: str) -> str:
@@ -140,7 +144,9 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
         ),
         ResourceType("", ("v1",), "secrets", "Secret"),
         ResourceType("", ("v1",), "configmaps", "ConfigMap", short_names=("cm",)),
-        ResourceType("", ("v1",), "events", "Event", short_names=("ev",)),
+        ResourceType(
+            "", ("v1",), "events", "Event", short_names=("ev",), storage="events.events.k8s.io"
+        ),
         ResourceType(
             "",
             ("v1",),
@@ -158,7 +164,7 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
             short_names=("svc",),
             categories=("all",),
         ),
-        ResourceType("events.k8s.io", ("v1",), "events", "Event", short_names=("ev",)),
+        ResourceType("events.k8s.io", ("v1",), "events", "Event"),
         ResourceType("coordination.k8s.io", ("v1",), "leases", "Lease"),
     ]
 

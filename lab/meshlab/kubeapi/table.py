@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from meshlab.kubeapi.events import involved, is_core_event, last_seen
 from meshlab.kubeapi.registry import ResourceType
 
 Obj = dict[str, Any]
@@ -155,6 +156,14 @@ BUILTIN: dict[str, Printer] = {
     ],
     "leases": [(_col("Holder"), _path(".spec.holderIdentity")), _AGE],
 }
+# kube-apiserver's printer for core Events: the first column is Last Seen, not Name.
+EVENTS: Printer = [
+    (_col("Last Seen"), lambda o: age(last_seen(o)) if last_seen(o) else "<unknown>"),
+    (_col("Type"), _path(".type")),
+    (_col("Reason"), _path(".reason")),
+    (_col("Object"), involved),
+    (_col("Message"), _path(".message")),
+]
 
 
 def printer(t: ResourceType) -> Printer:
@@ -199,9 +208,12 @@ def table(
     """A Table of ``objects``; ``columns=False`` leaves the definitions out (later watch events)."""
     cols = printer(t)
     name = {**_col("Name"), "format": "name", "description": NAME_DESCRIPTION}
+    first: list[Any] = [name]
+    if is_core_event(t):
+        cols, first = EVENTS, []
     rows = []
     for obj in objects:
-        cells = [obj["metadata"]["name"], *(fn(obj) for _, fn in cols)]
+        cells = [*([obj["metadata"]["name"]] if first else []), *(fn(obj) for _, fn in cols)]
         row: Obj = {"cells": cells}
         shown = _row_object(obj, include)
         if shown is not None:
@@ -211,6 +223,6 @@ def table(
         "kind": "Table",
         "apiVersion": api_version,
         "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": [name, *(d for d, _ in cols)] if columns else [],
+        "columnDefinitions": [*first, *(d for d, _ in cols)] if columns else [],
         "rows": rows,
     }

@@ -10,11 +10,14 @@ header; ``Ignore``: silently pruned).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from meshlab.kubeapi.apply import apply, manager_of, track_update
+from meshlab.kubeapi.events import storage, view
 from meshlab.kubeapi.handler import Route, label_match
+from meshlab.kubeapi.registry import ResourceType
 from meshlab.kubeapi.store import ApiError, Manage, Obj, Store, json_patch, merge_patch
 from meshlab.kubeapi.validation import unknown_fields
 
@@ -44,7 +47,7 @@ class Request:
 
 def present(r: Route, obj: Obj) -> Obj:
     """The object as the requested version shows it."""
-    return {**obj, "apiVersion": r.t.api_version(r.version), "kind": r.t.kind}
+    return {**view(r.t)(obj), "apiVersion": r.t.api_version(r.version), "kind": r.t.kind}
 
 
 def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
@@ -53,7 +56,9 @@ def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
     t, ns = r.t, r.namespace or ""
     if req.method == "GET" and r.name is None:
         items, rv = store.list(
-            t, r.namespace, label_match(query.get("labelSelector"), query.get("fieldSelector"))
+            t,
+            r.namespace,
+            label_match(query.get("labelSelector"), query.get("fieldSelector"), view(t)),
         )
         return 200, {
             "apiVersion": req.api_version,
@@ -73,14 +78,15 @@ def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
             body = {**body, "status": {"phase": "Active", **(body.get("status") or {})}}
         if t.plural == "secrets" and not t.group:
             body = {"type": "Opaque", **body}
-        return 201, present(r, store.create(t, ns, body, manage, req.dry_run))
+        kept = storage(t)(body)
+        return 201, present(r, store.create(t, ns, kept, manage, req.dry_run))
     if r.name is None:
         raise ApiError(405, "MethodNotAllowed", f"{req.method} needs an object name")
     name = r.name
     if req.method == "PUT":
         body = _object(req.body)
         obj = store.update(
-            t, ns, name, lambda _: body, r.sub, t.custom, manage, dry_run=req.dry_run
+            t, ns, name, _through(t, lambda _: body), r.sub, t.custom, manage, req.dry_run
         )
         return 200, present(r, obj)
     if req.method == "PATCH":
@@ -105,6 +111,12 @@ def _object(body: Any) -> Obj:
     return body
 
 
+def _through(t: ResourceType, change: Callable[[Obj], Obj]) -> Callable[[Obj], Obj]:
+    """A change written in the API's view of ``t``, applied to the stored form."""
+    shown, kept = view(t), storage(t)
+    return lambda current: kept(change(shown(current)))
+
+
 def _manage(req: Request) -> Manage:
     manager = manager_of(req.query, req.user_agent)
     split = req.route.t.status_subresource
@@ -125,7 +137,14 @@ def _patch(store: Store, req: Request, manage: Manage) -> tuple[int, Obj]:
         if not isinstance(body, list):
             raise ApiError(400, "BadRequest", "a JSON patch is a list of operations")
         obj = store.update(
-            r.t, ns, name, lambda cur: json_patch(cur, body), r.sub, False, manage, req.dry_run
+            r.t,
+            ns,
+            name,
+            _through(r.t, lambda cur: json_patch(cur, body)),
+            r.sub,
+            False,
+            manage,
+            req.dry_run,
         )
         return 200, present(r, obj)
     if kind == "application/strategic-merge-patch+json" and r.t.custom:
@@ -138,7 +157,14 @@ def _patch(store: Store, req: Request, manage: Manage) -> tuple[int, Obj]:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "a merge patch is a JSON object")
         obj = store.update(
-            r.t, ns, name, lambda cur: merge_patch(cur, body), r.sub, False, manage, req.dry_run
+            r.t,
+            ns,
+            name,
+            _through(r.t, lambda cur: merge_patch(cur, body)),
+            r.sub,
+            False,
+            manage,
+            req.dry_run,
         )
         return 200, present(r, obj)
     raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {kind!r}")
