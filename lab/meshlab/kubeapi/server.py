@@ -1,9 +1,11 @@
-"""The Kubernetes API emulator's HTTP face: routing, discovery, watch streams, faults.
+"""The Kubernetes API emulator: its lifecycle, kubeconfig, and the routing of resource URLs.
 
-The unmodified ``kubernetes`` client talks to it through a kubeconfig. Built on
-the standard library's threading HTTP server: one thread per connection, which
-suits the few long-lived watches a controller opens. ``KubeAPI.start()`` runs it
-in a background thread (tests); ``python -m meshlab.kubeapi`` runs it alone.
+The unmodified ``kubernetes`` client and kubectl talk to it through a kubeconfig.
+Built on the standard library's threading HTTP server: one thread per
+connection, which suits the few long-lived watches a controller opens.
+``KubeAPI.start()`` runs it in a background thread (tests); ``python -m
+meshlab.kubeapi`` runs it alone. Requests are read and answered by ``handler``;
+what each verb does is ``verbs``.
 """
 
 from __future__ import annotations
