@@ -309,3 +309,50 @@ def test_events_k8s_io_events_are_core_events_too(api: KubeAPI) -> None:
         "Object",
     ]
     assert table["rows"][0]["cells"][1:4] == ["Normal", "Started", "rollout/inventory"]
+
+
+def test_built_in_kinds_validated_and_pruned_by_their_openapi(api: KubeAPI) -> None:
+    """A Deployment with an unknown field: Strict refuses it, Warn warns and drops it (as
+    the Go types would); strategic merge patch directives are not stored."""
+    deployments = f"/apis/apps/v1/namespaces/{NS}/deployments"
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "colour": "blue",
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:1", "size": 3}]},
+            },
+        },
+    }
+    code, _, refused = call(api, "POST", f"{deployments}?fieldValidation=Strict", deployment)
+    assert code == 400
+    assert 'unknown field "spec.colour"' in refused["message"]
+    assert 'unknown field "spec.template.spec.containers[0].size"' in refused["message"]
+    code, headers, made = call(api, "POST", deployments, deployment)
+    assert code == 201
+    assert "spec.colour" in headers["Warning"]
+    assert "colour" not in made["spec"]
+    assert made["spec"]["template"]["spec"]["containers"] == [{"name": "nginx", "image": "nginx:1"}]
+    smp = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "nginx"}],
+                    "containers": [{"name": "nginx", "image": "nginx:2"}],
+                }
+            }
+        }
+    }
+    strategic = "application/strategic-merge-patch+json"
+    code, _, patched = call(
+        api, "PATCH", f"{deployments}/web?fieldValidation=Strict", smp, strategic
+    )
+    assert code == 200
+    assert patched["spec"]["template"]["spec"] == {
+        "containers": [{"name": "nginx", "image": "nginx:2"}]
+    }

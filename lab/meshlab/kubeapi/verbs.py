@@ -3,23 +3,24 @@
 Besides the store's own semantics (``store``), writes here follow the API
 server's query parameters: ``dryRun=All`` (validated, defaulted, answered and
 not stored: ``kubectl diff`` and ``--dry-run=server``), ``fieldManager`` and
-server-side apply (``apply``), and ``fieldValidation`` for custom resources
-(``Strict``: an unknown field is a 400; ``Warn``, the default: a ``Warning``
-header; ``Ignore``: silently pruned).
+server-side apply (``apply``), and ``fieldValidation`` against the CRD's schema
+or the built-in kind's OpenAPI (``Strict``: an unknown field is a 400; ``Warn``,
+the default: a ``Warning`` header; ``Ignore``: silently dropped, as the others).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from meshlab.kubeapi.apply import apply, manager_of, track_update
 from meshlab.kubeapi.events import storage, view
 from meshlab.kubeapi.handler import Route, label_match
+from meshlab.kubeapi.openapi import builtin_schemas, schema_name
 from meshlab.kubeapi.registry import ResourceType
 from meshlab.kubeapi.store import ApiError, Manage, Obj, Store, json_patch, merge_patch
-from meshlab.kubeapi.validation import unknown_fields
+from meshlab.kubeapi.validation import unknown_fields, without_unknown
 
 APPLY = "application/apply-patch+yaml"
 MERGE = ("application/merge-patch+json", "application/strategic-merge-patch+json")
@@ -52,6 +53,13 @@ def present(r: Route, obj: Obj) -> Obj:
 
 def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
     """Serve one non-watch request; raise ApiError to refuse it."""
+    if req.method in ("POST", "PUT", "PATCH"):
+        req = _validate_fields(req, warnings)
+    return _serve(store, req)
+
+
+def _serve(store: Store, req: Request) -> tuple[int, Obj]:
+    """Serve one non-watch request; raise ApiError to refuse it."""
     r, query = req.route, req.query
     t, ns = r.t, r.namespace or ""
     if req.method == "GET" and r.name is None:
@@ -69,8 +77,6 @@ def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
     if req.method == "GET":
         assert r.name is not None
         return 200, present(r, store.get(t, ns, r.name))
-    if req.method in ("POST", "PUT", "PATCH"):
-        _validate_fields(req, warnings)
     manage = _manage(req)
     if req.method == "POST" and r.name is None:
         body = _object(req.body)
@@ -156,6 +162,7 @@ def _patch(store: Store, req: Request, manage: Manage) -> tuple[int, Obj]:
     if kind in MERGE:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "a merge patch is a JSON object")
+        body = _directives_dropped(body)
         obj = store.update(
             r.t,
             ns,
@@ -200,15 +207,42 @@ def _apply(store: Store, req: Request) -> tuple[int, Obj]:
     return 201, present(r, store.create(r.t, ns, body, dry_run=req.dry_run))
 
 
-def _validate_fields(req: Request, warnings: list[str]) -> None:
-    """fieldValidation on a custom resource's write: unknown fields refused, warned or pruned."""
+def _directives_dropped(value: Any) -> Any:
+    """A strategic merge patch without its ``$`` directives (``$setElementOrder/...``,
+    ``$retainKeys``, ``$patch``), which client-side ``kubectl apply`` sends and which
+    the emulator, merging lists whole, does not need."""
+    if isinstance(value, dict):
+        return {k: _directives_dropped(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_directives_dropped(v) for v in value]
+    return value
+
+
+def _validate_fields(req: Request, warnings: list[str]) -> Request:
+    """fieldValidation on a write: unknown fields refused (Strict), warned (Warn) or let
+    through (Ignore); checked against the CRD's schema, or a built-in kind's OpenAPI."""
     t, mode = req.route.t, req.query.get("fieldValidation", "Warn")
-    if t.schema is None or mode == "Ignore" or not isinstance(req.body, dict):
-        return
-    unknown = unknown_fields(req.body, t.schema)
-    if not unknown:
-        return
+    if not isinstance(req.body, dict):
+        return req
+    builtin = builtin_schemas()
+    schema = t.schema if t.custom else builtin.get(schema_name(t, req.route.version))
+    if schema is None:
+        return req
+    body = _directives_dropped(req.body)
+    unknown = unknown_fields(body, schema, resolve=lambda name: builtin.get(name, {}))
+    if not unknown or mode == "Ignore":
+        return _pruned(req, schema, builtin)
     if mode == "Strict":
         listed = ", ".join(f'unknown field "{f}"' for f in unknown)
         raise ApiError(400, "BadRequest", f"strict decoding error: {listed}")
     warnings.extend(f'unknown field "{f}"' for f in unknown)
+    return _pruned(req, schema, builtin)
+
+
+def _pruned(req: Request, schema: Obj, builtin: dict[str, Obj]) -> Request:
+    """The request with unknown fields dropped from a built-in kind's body (a custom
+    resource's are pruned by the store, from its CRD schema)."""
+    if req.route.t.custom:
+        return req
+    body = without_unknown(req.body, schema, lambda name: builtin.get(name, {}))
+    return replace(req, body=body)
