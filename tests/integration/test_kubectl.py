@@ -79,7 +79,7 @@ def _status(api: KubeAPI, status: dict[str, Any], delay: float) -> threading.Thr
 
 def test_create_discover_apply_and_read(session: tuple[Kubectl, KubeAPI, Path]) -> None:
     """Namespace (protobuf), api-resources with short names and categories, apply from
-    YAML, get with short names, -o wide/yaml/jsonpath, explain, built-in generators."""
+    YAML, get with short names, -o wide/yaml/jsonpath, explain, built-in generators, scale."""
     k, _, files = session
     assert k.ok("create", "namespace", NS).strip() == "namespace/shop created"
     resources = k.ok("api-resources", "-o", "wide")
@@ -129,6 +129,8 @@ def test_create_discover_apply_and_read(session: tuple[Kubectl, KubeAPI, Path]) 
     k.ok("create", "deployment", "web", "--image=nginx", "--replicas=2")
     row = k.ok("get", "deploy", "web", "--no-headers").split()
     assert row[:2] == ["web", "0/2"]
+    assert k.ok("scale", "deploy", "web", "--replicas=3").strip() == "deployment.apps/web scaled"
+    assert k.ok("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "3"
     assert "NotFound" in k.fails("get", "mro", "nothing")
     assert 'the server doesn\'t have a resource type "nope"' in k.fails("get", "nope")
 

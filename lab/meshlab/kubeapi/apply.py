@@ -233,6 +233,8 @@ def apply(
     if previous and set(wanted) == mine_before and result == current:
         mine = previous[0]  # the same apply again: nothing changes, not even the time
     result.setdefault("metadata", {})["managedFields"] = _rebuild(others, mine, set(wanted))
+    if not result["metadata"]["managedFields"]:
+        result["metadata"].pop("managedFields")
     return result
 
 

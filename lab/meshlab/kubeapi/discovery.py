@@ -64,10 +64,18 @@ def _resource(t: ResourceType, version: str) -> dict[str, Any]:
         entry["shortNames"] = list(t.short_names)
     if t.categories:
         entry["categories"] = list(t.categories)
+    subresources = []
     if t.status_subresource:
-        entry["subresources"] = [
+        subresources.append(
             {"subresource": "status", "responseKind": kind, "verbs": SUBRESOURCE_VERBS}
-        ]
+        )
+    if t.scale_subresource:
+        scale = {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+        subresources.append(
+            {"subresource": "scale", "responseKind": scale, "verbs": SUBRESOURCE_VERBS}
+        )
+    if subresources:
+        entry["subresources"] = subresources
     return entry
 
 

@@ -38,6 +38,7 @@ class ResourceType:
     kind: str
     namespaced: bool = True
     status_subresource: bool = False
+    scale_subresource: bool = False
     custom: bool = False
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     short_names: tuple[str, ...] = ()
@@ -139,6 +140,7 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
             "deployments",
             "Deployment",
             status_subresource=True,
+            scale_subresource=True,
             short_names=("deploy",),
             categories=("all",),
         ),

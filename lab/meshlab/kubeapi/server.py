@@ -140,7 +140,8 @@ class KubeAPI:
             )
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        if sub is not None and (sub != "status" or not t.status_subresource):
+        allowed = {"status": t.status_subresource, "scale": t.scale_subresource}
+        if sub is not None and not allowed.get(sub, False):
             raise ApiError(404, "NotFound", f"{t.key} has no subresource {sub}")
         if t.namespaced and namespace is None and name is not None:
             raise ApiError(404, "NotFound", f"{t.key} is namespaced")

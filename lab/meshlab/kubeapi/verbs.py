@@ -74,17 +74,14 @@ def _serve(store: Store, req: Request) -> tuple[int, Obj]:
             "metadata": {"resourceVersion": str(rv)},
             "items": [present(r, i) for i in items],
         }
+    if r.sub == "scale":
+        return _scale(store, req)
     if req.method == "GET":
         assert r.name is not None
         return 200, present(r, store.get(t, ns, r.name))
     manage = _manage(req)
     if req.method == "POST" and r.name is None:
-        body = _object(req.body)
-        if t.plural == "namespaces" and not t.group:
-            body = {**body, "status": {"phase": "Active", **(body.get("status") or {})}}
-        if t.plural == "secrets" and not t.group:
-            body = {"type": "Opaque", **body}
-        kept = storage(t)(body)
+        kept = storage(t)(defaulted(t, _object(req.body)))
         return 201, present(r, store.create(t, ns, kept, manage, req.dry_run))
     if r.name is None:
         raise ApiError(405, "MethodNotAllowed", f"{req.method} needs an object name")
@@ -109,6 +106,61 @@ def _serve(store: Store, req: Request) -> tuple[int, Obj]:
             "details": {"name": name, "kind": t.plural},
         }
     raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported")
+
+
+def defaulted(t: ResourceType, body: Obj) -> Obj:
+    """What the API server fills in on create for the built-in kinds where clients
+    notice: a Namespace is Active, a Secret is Opaque."""
+    if t.plural == "namespaces" and not t.group:
+        return {**body, "status": {"phase": "Active", **(body.get("status") or {})}}
+    if t.plural == "secrets" and not t.group:
+        return {"type": "Opaque", **body}
+    return body
+
+
+def _scale_of(obj: Obj) -> Obj:
+    """A Deployment's ``scale`` subresource (autoscaling/v1 Scale)."""
+    meta = obj["metadata"]
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        },
+    }
+
+
+def _scale(store: Store, req: Request) -> tuple[int, Obj]:
+    """``kubectl scale``: read the Scale, or change ``spec.replicas`` through it."""
+    r = req.route
+    ns, name = r.namespace or "", r.name or ""
+    if req.method == "GET":
+        return 200, _scale_of(store.get(r.t, ns, name))
+    kind = req.content_type.split(";")[0].strip()
+
+    def change(current: Obj) -> Obj:
+        scale = _scale_of(current)
+        if req.method == "PUT":
+            wanted = _object(req.body)
+        elif kind == "application/json-patch+json":
+            wanted = json_patch(scale, req.body)
+        else:
+            wanted = merge_patch(scale, _directives_dropped(_object(req.body)))
+        replicas = (wanted.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ApiError(422, "Invalid", "spec.replicas: must be a non-negative integer")
+        return {**current, "spec": {**current.get("spec", {}), "replicas": replicas}}
+
+    if req.method not in ("PUT", "PATCH"):
+        raise ApiError(405, "MethodNotAllowed", f"{req.method} is not supported on scale")
+    obj = store.update(r.t, ns, name, change, None, False, _manage(req), req.dry_run)
+    return 200, _scale_of(obj)
 
 
 def _object(body: Any) -> Obj:
@@ -203,7 +255,7 @@ def _apply(store: Store, req: Request) -> tuple[int, Obj]:
         if missing.code != 404 or r.sub:
             raise
     skeleton = {"apiVersion": req.api_version, "kind": r.t.kind, "metadata": {"name": name}}
-    body = change(skeleton)
+    body = defaulted(r.t, change(skeleton))
     return 201, present(r, store.create(r.t, ns, body, dry_run=req.dry_run))
 
 
