@@ -43,6 +43,11 @@ def _schema() -> dict[str, Any]:
     return data
 
 
+def known_kinds() -> set[str]:
+    """``apiVersion/kind`` of every kind whose protobuf form the emulator reads."""
+    return set(_schema()["kinds"])
+
+
 def decode_body(raw: bytes, content_type: str, custom: bool) -> Any:
     """The request body as a JSON value; 400 when unreadable, 415 for a refused type."""
     kind = content_type.split(";")[0].strip().lower()
