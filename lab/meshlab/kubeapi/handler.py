@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +19,7 @@ from meshlab.kubeapi.events import view
 from meshlab.kubeapi.openapi import openapi
 from meshlab.kubeapi.protobuf import decode_body
 from meshlab.kubeapi.registry import ResourceType
-from meshlab.kubeapi.selectors import parse_selector
+from meshlab.kubeapi.selectors import selector_match
 from meshlab.kubeapi.store import ApiError, Change, Obj
 from meshlab.kubeapi.table import table
 
@@ -50,44 +49,6 @@ def client_identity(user_agent: str) -> str:
     client-go's ``AddUserAgent`` also puts a component's name. A real API server records
     the User-Agent in its audit events too; no emulator-only header is needed."""
     return user_agent.rsplit("/", 1)[-1].strip()
-
-
-def label_match(
-    selector: str | None, fields: str | None = None, shown: Callable[[Obj], Obj] | None = None
-) -> Any:
-    """Which objects a ``labelSelector`` and a ``fieldSelector`` select, judged on the
-    object as ``shown`` (the API's view of the stored form). Field selectors take any
-    dotted path with ``=``, ``==`` or ``!=`` (``involvedObject.name=x``), a superset of
-    the few fields each kind supports on a real server."""
-    try:
-        match = parse_selector(selector)
-    except ValueError as error:
-        raise ApiError(400, "BadRequest", str(error)) from error
-    wanted: list[tuple[str, str, bool]] = []
-    for term in (fields or "").split(","):
-        if not term.strip():
-            continue
-        negate = "!=" in term
-        key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
-        wanted.append((key.strip(), value.strip(), negate))
-
-    def matches(obj: Obj) -> bool:
-        seen = shown(obj) if shown is not None else obj
-        for path, value, negate in wanted:
-            found = _field(seen, path)
-            if (found == value) == negate:
-                return False
-        return match((seen.get("metadata") or {}).get("labels") or {})
-
-    return matches
-
-
-def _field(obj: Any, path: str) -> str:
-    for part in path.split("."):
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    if isinstance(obj, bool):
-        return str(obj).lower()
-    return "" if obj is None else str(obj)
 
 
 def visible(change: Change, match: Any, name: str | None) -> list[tuple[str, Obj]]:
@@ -252,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _watch(self, r: Route, query: dict[str, str], user: str) -> None:
         shown = view(r.t)
-        match = label_match(query.get("labelSelector"), query.get("fieldSelector"), shown)
+        match = selector_match(query.get("labelSelector"), query.get("fieldSelector"), shown)
         initial = query.get("sendInitialEvents") == "true"
         timeout = float(query.get("timeoutSeconds") or 1800)
         drop_after = self.api.faults.drop_watches_after(user)

@@ -16,9 +16,10 @@ from typing import Any
 
 from meshlab.kubeapi.apply import apply, manager_of, track_update
 from meshlab.kubeapi.events import storage, view
-from meshlab.kubeapi.handler import Route, label_match
+from meshlab.kubeapi.handler import Route
 from meshlab.kubeapi.openapi import builtin_schemas, schema_name
 from meshlab.kubeapi.registry import ResourceType
+from meshlab.kubeapi.selectors import selector_match
 from meshlab.kubeapi.store import ApiError, Manage, Obj, Store, json_patch, merge_patch
 from meshlab.kubeapi.validation import unknown_fields, without_unknown
 
@@ -66,7 +67,7 @@ def _serve(store: Store, req: Request) -> tuple[int, Obj]:
         items, rv = store.list(
             t,
             r.namespace,
-            label_match(query.get("labelSelector"), query.get("fieldSelector"), view(t)),
+            selector_match(query.get("labelSelector"), query.get("fieldSelector"), view(t)),
         )
         return 200, {
             "apiVersion": req.api_version,
