@@ -60,7 +60,7 @@ def serve(store: Store, req: Request, warnings: list[str]) -> tuple[int, Obj]:
 
 
 def _serve(store: Store, req: Request) -> tuple[int, Obj]:
-    """Serve one non-watch request; raise ApiError to refuse it."""
+    """The request, its body's fields checked, by verb."""
     r, query = req.route, req.query
     t, ns = r.t, r.namespace or ""
     if req.method == "GET" and r.name is None:
