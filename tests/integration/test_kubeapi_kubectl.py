@@ -121,7 +121,8 @@ def test_table_uses_the_crd_printer_columns(api: KubeAPI) -> None:
 
 def test_openapi_v3_has_our_schema_and_says_fields_are_validated(api: KubeAPI) -> None:
     """The index points at each group version; the Rollout's schema is tagged with its
-    kind, ObjectMeta resolves, and the write operations accept fieldValidation."""
+    kind, ObjectMeta resolves, and the write operations accept fieldValidation; v2 is
+    the same in Swagger 2.0 for JSON clients (protobuf-only clients get 404)."""
     _, _, index = call(api, "GET", "/openapi/v3")
     url = index["paths"]["apis/meshrollout.dev/v1alpha1"]["serverRelativeURL"]
     _, _, doc = call(api, "GET", url)
@@ -137,7 +138,15 @@ def test_openapi_v3_has_our_schema_and_says_fields_are_validated(api: KubeAPI) -
     _, _, core = call(api, "GET", index["paths"]["api/v1"]["serverRelativeURL"])
     ns = core["components"]["schemas"]["io.k8s.api.core.v1.Namespace"]
     assert ns["x-kubernetes-group-version-kind"][0]["kind"] == "Namespace"
-    assert call(api, "GET", "/openapi/v2")[0] == 404
+    _, _, v2 = call(api, "GET", "/openapi/v2")
+    assert v2["swagger"] == "2.0"
+    spec = v2["definitions"]["dev.meshrollout.v1alpha1.Rollout"]["properties"]["spec"]
+    assert "analysis" in spec["properties"]
+    gvk = v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"]
+    assert gvk == [{"group": "apps", "version": "v1", "kind": "Deployment"}]
+    assert "#/components/" not in json.dumps(v2)
+    kubectl_v2 = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    assert call(api, "GET", "/openapi/v2", accept=kubectl_v2)[0] == 404
 
 
 def _varint(n: int) -> bytes:

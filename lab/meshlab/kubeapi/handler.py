@@ -128,7 +128,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, doc, content_type=media)
                 return
             if url.path.startswith("/openapi/"):
-                self._send(200, openapi(self.api.registry, url.path, query))
+                accept = self.headers.get("Accept") or ""
+                self._send(200, openapi(self.api.registry, url.path, query, accept))
                 return
             target = self.api.route(url.path)
             if not isinstance(target, Route):

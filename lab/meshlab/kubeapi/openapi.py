@@ -1,4 +1,4 @@
-"""OpenAPI v3 documents built from the registered schemas, for ``kubectl explain`` and ``apply``.
+"""OpenAPI v3 and v2 documents from the registered schemas, for ``kubectl explain`` and ``apply``.
 
 ``/openapi/v3`` lists one document per group version
 (``{"paths": {"apis/meshrollout.dev/v1alpha1": {"serverRelativeURL": ...}}}``);
@@ -10,8 +10,11 @@ learns that the server validates fields itself. Custom resources take the
 ``openAPIV3Schema`` of their CRD; built-in kinds the trimmed schemas of
 ``builtin_openapi.json`` (see ``openapigen``).
 
-``/openapi/v2`` is answered 404, as a server without it: kubectl 1.37 reads v3
-for explain, validation and apply, and asks v2 (in protobuf) only as a fallback.
+``/openapi/v2`` is the same definitions and paths as one Swagger 2.0 document,
+in JSON for the clients that accept JSON. kubectl asks for v2 only in protobuf
+(gnostic's ``openapi_v2.Document``), which the emulator does not encode: it
+answers those requests 404, and kubectl 1.37 goes on with v3, which it reads
+for explain, validation and apply.
 """
 
 from __future__ import annotations
@@ -150,9 +153,55 @@ def _key(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def openapi(registry: Registry, path: str, query: dict[str, str]) -> Obj:
-    """The document at ``path`` (``/openapi/v3`` or ``/openapi/v3/<group version>``)."""
+def _v2(node: Any) -> Any:
+    """An OpenAPI v3 schema in Swagger 2.0 terms: references to ``#/definitions``."""
+    if isinstance(node, list):
+        return [_v2(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _v2(v) for k, v in node.items() if k != "nullable"}
+    if isinstance(out.get("$ref"), str):
+        out["$ref"] = out["$ref"].replace(REF, "#/definitions/")
+    return out
+
+
+def _operation_v2(op: Obj) -> Obj:
+    """An operation in Swagger 2.0 terms: query parameters typed in place, responses
+    with a bare schema."""
+    params = [
+        {**{k: v for k, v in p.items() if k != "schema"}, **p["schema"]} for p in op["parameters"]
+    ]
+    responses = {
+        code: {"description": "OK", **_v2(answer["content"]["application/json"])}
+        for code, answer in op["responses"].items()
+    }
+    return {**op, "parameters": params, "responses": responses}
+
+
+def swagger(registry: Registry) -> Obj:
+    """``/openapi/v2``: every group version's definitions and paths in one document."""
+    definitions: dict[str, Obj] = {}
+    paths: dict[str, Obj] = {}
+    for group, versions in registry.groups().items():
+        for version in versions:
+            doc = group_document(registry, group, version)
+            definitions.update(_v2(doc["components"]["schemas"]))
+            for path, ops in doc["paths"].items():
+                paths[path] = {verb: _operation_v2(op) for verb, op in ops.items()}
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.37.0"},
+        "paths": paths,
+        "definitions": dict(sorted(definitions.items())),
+    }
+
+
+def openapi(registry: Registry, path: str, query: dict[str, str], accept: str = "") -> Obj:
+    """The document at ``path`` (``/openapi/v3``, ``/openapi/v3/<group version>``, or
+    ``/openapi/v2`` when the client accepts JSON)."""
     parts = [p for p in path.split("/") if p]
+    if parts == ["openapi", "v2"] and ("json" in accept or "*/*" in accept or not accept):
+        return swagger(registry)
     if parts[:2] != ["openapi", "v3"]:
         raise ApiError(404, "NotFound", f"the server could not find {path}")
     versions = [(g, v) for g, vs in registry.groups().items() for v in vs]
