@@ -5,7 +5,10 @@ against this one. It is faithful where the controller's correctness depends on
 it (see ``store``): resourceVersion and 409 on stale writes, generation, merge
 and JSON patch, the status subresource, watch resume and 410, label
 selectors, CRD schema validation (422), Leases and Events; plus fault
-injection and an audit log for tests (``faults``).
+injection and an audit log for tests (``faults``). kubectl is its conformance
+client: aggregated discovery (``discovery``), protobuf bodies (``protobuf``),
+Tables (``table``), OpenAPI v3 (``openapi``), server-side apply and
+managedFields (``apply``), dry run and field validation (``verbs``).
 
     api = KubeAPI.start()                 # in a background thread, free port
     api.write_kubeconfig(path)            # for the client, kubectl or the CLI

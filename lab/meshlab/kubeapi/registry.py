@@ -38,12 +38,25 @@ class ResourceType:
     kind: str
     namespaced: bool = True
     status_subresource: bool = False
+    scale_subresource: bool = False
     custom: bool = False
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    # additionalPrinterColumns as a CRD declares them (name, type, jsonPath, priority,
+    # description); empty means Name and Age, as a CRD without columns gets.
+    columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    # Another type's store key when both APIs show the same objects (core Events).
+    storage: str = ""
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
 
     @property
     def key(self) -> str:
+        if self.storage:
+            return self.storage
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def api_version(self, version: str) -> str:
@@ -54,8 +67,41 @@ class ResourceType:
         return self.custom or self.kind in ("Deployment",)
 
 
+def _age() -> dict[str, Any]:
+    return {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def _column(name: str, path: str, typ: str = "string", priority: int = 0) -> dict[str, Any]:
+    return {"name": name, "type": typ, "jsonPath": path, "priority": priority}
+
+
+# Istio's CRDs as istioctl installs them: short names, categories, printer columns.
+_ISTIO_NAMES = {
+    "virtualservices": (
+        ("vs",),
+        (_column("Gateways", ".spec.gateways"), _column("Hosts", ".spec.hosts"), _age()),
+    ),
+    "destinationrules": (("dr",), (_column("Host", ".spec.host"), _age())),
+    "peerauthentications": (
+        ("pa",),
+        (_column("Mode", ".spec.mtls.mode", priority=0), _age()),
+    ),
+}
+
+
 def _istio(plural: str, kind: str, group: str = "networking.istio.io") -> ResourceType:
-    return ResourceType(group, ISTIO_VERSIONS, plural, kind, custom=True)
+    short, columns = _ISTIO_NAMES[plural]
+    category = group.replace(".", "-")
+    return ResourceType(
+        group,
+        ISTIO_VERSIONS,
+        plural,
+        kind,
+        custom=True,
+        short_names=short,
+        categories=("istio-io", category),
+        columns=columns,
+    )
 
 
 def crd_type(crd: dict[str, Any]) -> ResourceType:
@@ -73,6 +119,8 @@ def crd_type(crd: dict[str, Any]) -> ResourceType:
         custom=True,
         schema=(first.get("schema") or {}).get("openAPIV3Schema"),
         short_names=tuple(spec["names"].get("shortNames", ())),
+        categories=tuple(spec["names"].get("categories", ())),
+        columns=tuple(first.get("additionalPrinterColumns") or ()),
     )
 
 
@@ -86,12 +134,38 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
         _istio("virtualservices", "VirtualService"),
         _istio("destinationrules", "DestinationRule"),
         _istio("peerauthentications", "PeerAuthentication", group="security.istio.io"),
-        ResourceType("apps", ("v1",), "deployments", "Deployment", status_subresource=True),
+        ResourceType(
+            "apps",
+            ("v1",),
+            "deployments",
+            "Deployment",
+            status_subresource=True,
+            scale_subresource=True,
+            short_names=("deploy",),
+            categories=("all",),
+        ),
         ResourceType("", ("v1",), "secrets", "Secret"),
-        ResourceType("", ("v1",), "configmaps", "ConfigMap"),
-        ResourceType("", ("v1",), "events", "Event"),
-        ResourceType("", ("v1",), "namespaces", "Namespace", namespaced=False),
-        ResourceType("", ("v1",), "services", "Service", status_subresource=True),
+        ResourceType("", ("v1",), "configmaps", "ConfigMap", short_names=("cm",)),
+        ResourceType(
+            "", ("v1",), "events", "Event", short_names=("ev",), storage="events.events.k8s.io"
+        ),
+        ResourceType(
+            "",
+            ("v1",),
+            "namespaces",
+            "Namespace",
+            namespaced=False,
+            short_names=("ns",),
+        ),
+        ResourceType(
+            "",
+            ("v1",),
+            "services",
+            "Service",
+            status_subresource=True,
+            short_names=("svc",),
+            categories=("all",),
+        ),
         ResourceType("events.k8s.io", ("v1",), "events", "Event"),
         ResourceType("coordination.k8s.io", ("v1",), "leases", "Lease"),
     ]
@@ -149,6 +223,7 @@ class Registry:
                     "kind": t.kind,
                     "verbs": verbs,
                     "shortNames": list(t.short_names),
+                    "categories": list(t.categories),
                 }
             )
             if t.status_subresource:

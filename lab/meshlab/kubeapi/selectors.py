@@ -1,14 +1,17 @@
-"""Kubernetes label selectors, as ``?labelSelector=`` carries them.
+"""Kubernetes label and field selectors, as ``?labelSelector=`` and ``?fieldSelector=`` carry them.
 
-Supports equality (``a=b``, ``a==b``, ``a!=b``), sets (``a in (x,y)``,
-``a notin (x)``) and existence (``a``, ``!a``), comma-separated (all must hold).
-Used by the emulator's list and watch.
+Label selectors support equality (``a=b``, ``a==b``, ``a!=b``), sets (``a in
+(x,y)``, ``a notin (x)``) and existence (``a``, ``!a``), comma-separated (all
+must hold). Used by the emulator's list and watch.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
+
+from meshlab.kubeapi.store import ApiError, Obj
 
 Requirement = Callable[[Mapping[str, str]], bool]
 
@@ -64,3 +67,41 @@ def parse_selector(selector: str | None) -> Requirement:
     """
     requirements = [_requirement(part) for part in _split(selector or "")]
     return lambda labels: all(r(labels) for r in requirements)
+
+
+def selector_match(
+    selector: str | None, fields: str | None = None, shown: Callable[[Obj], Obj] | None = None
+) -> Any:
+    """Which objects a ``labelSelector`` and a ``fieldSelector`` select, judged on the
+    object as ``shown`` (the API's view of the stored form). Field selectors take any
+    dotted path with ``=``, ``==`` or ``!=`` (``involvedObject.name=x``), a superset of
+    the few fields each kind supports on a real server."""
+    try:
+        match = parse_selector(selector)
+    except ValueError as error:
+        raise ApiError(400, "BadRequest", str(error)) from error
+    wanted: list[tuple[str, str, bool]] = []
+    for term in (fields or "").split(","):
+        if not term.strip():
+            continue
+        negate = "!=" in term
+        key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+        wanted.append((key.strip(), value.strip(), negate))
+
+    def matches(obj: Obj) -> bool:
+        seen = shown(obj) if shown is not None else obj
+        for path, value, negate in wanted:
+            found = _field(seen, path)
+            if (found == value) == negate:
+                return False
+        return match((seen.get("metadata") or {}).get("labels") or {})
+
+    return matches
+
+
+def _field(obj: Any, path: str) -> str:
+    for part in path.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    if isinstance(obj, bool):
+        return str(obj).lower()
+    return "" if obj is None else str(obj)

@@ -36,6 +36,7 @@ from meshlab.kubeapi.validation import SchemaChecker
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (resource type key, namespace, name)
+Manage = Callable[[Obj | None, Obj], Obj]  # (old, new) -> new with managedFields
 
 
 class ApiError(Exception):
@@ -141,7 +142,16 @@ class Store:
         ]
 
     # -- writes --------------------------------------------------------------
-    def create(self, t: ResourceType, namespace: str, body: Obj) -> Obj:
+    def create(
+        self,
+        t: ResourceType,
+        namespace: str,
+        body: Obj,
+        manage: Manage | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Store a new object; ``manage`` records who set what (managedFields), ``dry_run``
+        answers as if stored, stores nothing."""
         meta = dict(body.get("metadata") or {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
@@ -178,7 +188,10 @@ class Store:
             key = (t.key, namespace if t.namespaced else "", name)
             if key in self._objects:
                 raise ApiError(409, "AlreadyExists", f'{t.key} "{name}" already exists')
-            return self._commit(t, key, self._admit(t, obj), None)
+            admitted = self._admit(t, obj)
+            if manage is not None:
+                admitted = manage(None, admitted)
+            return self._commit(t, key, admitted, None, dry_run)
 
     def update(
         self,
@@ -188,6 +201,8 @@ class Store:
         change: Callable[[Obj], Obj],
         subresource: str | None = None,
         require_rv: bool = False,
+        manage: Manage | None = None,
+        dry_run: bool = False,
     ) -> Obj:
         """Apply ``change`` (a replace or a patch) to the current object, with preconditions."""
         with self.changed:
@@ -219,15 +234,20 @@ class Store:
                     "the object has been modified; please apply your changes to the "
                     "latest version and try again",
                 )
-            candidate = self._restrict(t, current, candidate, subresource)
-            return self._commit(t, key, self._admit(t, candidate), current)
+            candidate = self._admit(t, self._restrict(t, current, candidate, subresource))
+            if manage is not None:
+                candidate = manage(current, candidate)
+            return self._commit(t, key, candidate, current, dry_run)
 
-    def delete(self, t: ResourceType, namespace: str, name: str) -> Obj:
+    def delete(self, t: ResourceType, namespace: str, name: str, dry_run: bool = False) -> Obj:
         with self.changed:
             key = (t.key, namespace if t.namespaced else "", name)
-            current = self._objects.pop(key, None)
+            current = self._objects.get(key)
             if current is None:
                 raise _not_found(t, name)
+            if dry_run:
+                return copy.deepcopy(current)
+            del self._objects[key]
             self._rv += 1
             gone = copy.deepcopy(current)
             gone["metadata"]["resourceVersion"] = str(self._rv)
@@ -265,7 +285,9 @@ class Store:
             raise ApiError(422, "Invalid", f'{t.kind} "{name}" is invalid: {summary}', causes)
         return admitted
 
-    def _commit(self, t: ResourceType, key: Key, obj: Obj, old: Obj | None) -> Obj:
+    def _commit(
+        self, t: ResourceType, key: Key, obj: Obj, old: Obj | None, dry_run: bool = False
+    ) -> Obj:
         if (
             old is not None
             and _without(obj, "metadata") == _without(old, "metadata")
@@ -277,6 +299,8 @@ class Store:
         )
         if old is not None and spec_changed and t.generation_tracked():
             obj["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        if dry_run:  # validated and defaulted like a write, and forgotten
+            return copy.deepcopy(obj)
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         self._objects[key] = obj

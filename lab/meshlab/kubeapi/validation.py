@@ -8,6 +8,7 @@ real cluster judge our resources by the same document.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft4Validator
@@ -85,3 +86,53 @@ class SchemaChecker:
                 {"reason": "FieldValueInvalid", "message": message, "field": _path(parts)}
             )
         return body, causes
+
+
+def unknown_fields(
+    value: Any,
+    schema: dict[str, Any],
+    path: str = "",
+    resolve: Callable[[str], dict[str, Any]] | None = None,
+) -> list[str]:
+    """The fields of ``value`` (outside metadata) that the schema does not declare, as
+    dotted paths: what pruning would drop, and what ``fieldValidation`` reports.
+    ``resolve`` looks up a ``$ref`` (the built-in kinds' schemas use them)."""
+    out: list[str] = []
+    if resolve is not None and "$ref" in schema:
+        schema = resolve(str(schema["$ref"]).rsplit("/", 1)[-1])
+    is_object = schema.get("type") == "object" or "properties" in schema
+    if isinstance(value, dict) and is_object:
+        props = schema.get("properties")
+        if props is None or schema.get("x-kubernetes-preserve-unknown-fields"):
+            return out
+        for key, sub in value.items():
+            where = f"{path}.{key}" if path else key
+            if not path and key in ("apiVersion", "kind", "metadata"):
+                continue
+            if key in props:
+                out.extend(unknown_fields(sub, props[key], where, resolve))
+            else:
+                out.append(where)
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            out.extend(unknown_fields(item, schema["items"], f"{path}[{i}]", resolve))
+    return out
+
+
+def without_unknown(
+    value: Any, schema: dict[str, Any], resolve: Callable[[str], dict[str, Any]], top: bool = True
+) -> Any:
+    """``value`` less the fields ``unknown_fields`` reports: what a built-in kind's Go
+    types drop when the API server decodes a body."""
+    if "$ref" in schema:
+        schema = resolve(str(schema["$ref"]).rsplit("/", 1)[-1])
+    props = schema.get("properties")
+    if isinstance(value, dict) and props is not None:
+        return {
+            k: v if top and k == "metadata" else without_unknown(v, props[k], resolve, False)
+            for k, v in value.items()
+            if k in props or (top and k in ("apiVersion", "kind", "metadata"))
+        }
+    if isinstance(value, list) and "items" in schema:
+        return [without_unknown(v, schema["items"], resolve, False) for v in value]
+    return value
