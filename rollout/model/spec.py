@@ -31,6 +31,7 @@ from rollout.model.base import (
     Host,
     IntervalDuration,
     ShortDuration,
+    WindowDuration,
     field_error,
     parse_duration,
     shorten,
@@ -309,7 +310,23 @@ class Preflight(CamelModel):
     )
 
 
-CommandName = Literal["promote", "promoteFull", "abort", "resume", "restart"]
+class ScaleDown(CamelModel):
+    """When the version a successful release replaced is scaled to zero."""
+
+    after: WindowDuration = Field(
+        default="10m",
+        description="How long after success the previous version's Deployments keep their "
+        "pods (the rollback window, at most 744h), or never: keep them.",
+    )
+
+
+class AfterSuccess(CamelModel):
+    """What happens to the previous version once the canary is the new stable."""
+
+    scale_down: ScaleDown = Field(default_factory=ScaleDown)
+
+
+CommandName = Literal["promote", "promoteFull", "abort", "resume", "restart", "undo"]
 
 
 class Command(CamelModel):
@@ -317,11 +334,18 @@ class Command(CamelModel):
 
     ``promote`` skips the rest of the current step, ``promoteFull`` goes to 100%,
     ``abort`` rolls back now, ``resume`` leaves any pause, ``restart`` runs a
-    finished rollout again for the same versions.
+    finished rollout again for the same versions, ``undo`` sends a succeeded
+    release's traffic back to the version it replaced (or to ``to``).
     """
 
     name: CommandName
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=COMMAND_ID_PATTERN)]
+    to: DnsLabel | None = Field(
+        default=None, description="undo: the subset to go back to (default: the previous)."
+    )
+    by: Annotated[str, Field(min_length=1, max_length=128, pattern=LINE_PATTERN)] | None = Field(
+        default=None, description="Who asked, and how (said in the release's thread)."
+    )
 
 
 class RolloutSpec(CamelModel):
@@ -347,6 +371,11 @@ class RolloutSpec(CamelModel):
     on_drift: Literal["revert", "pause"] = Field(
         default="revert",
         description="Weights edited by hand mid-rollout: put them back, or pause and leave them.",
+    )
+    after_success: AfterSuccess = Field(
+        default_factory=AfterSuccess,
+        description="The previous version after a successful release: scaled to zero after "
+        "a delay (the window in which rollout undo needs no scale-up).",
     )
     notifications: Notifications = Field(
         default_factory=Notifications,
