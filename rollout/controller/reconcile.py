@@ -5,7 +5,8 @@ event. The decision is the engine's; this module only gathers its inputs and
 applies its outputs, in this order:
 
 1. the new status, with the decision's effects in its outbox (the intent);
-2. the mesh, to the state the status describes (idempotent, with preconditions);
+2. the mesh, to the state the status describes (idempotent, with preconditions),
+   then the Deployments' sizes it describes (after a release: scale-down, undo);
 3. the effects in the outbox (Events named after their id; notifications
    deduplicated by id);
 4. the status again, without the delivered effects.
@@ -24,11 +25,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from rollout.actions import MeshAction
+from rollout.actions import MeshAction, ScaleDeployment
 from rollout.analysis.judges import Evaluation, judge
-from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
+from rollout.controller.ports import (
+    Events,
+    Fence,
+    Mesh,
+    NoScaling,
+    Notifier,
+    Rollouts,
+    Scaling,
+    Workloads,
+)
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
+from rollout.engine.after import pair_in_force, subsets_to_see
 from rollout.engine.preflight import MtlsMode, mtls_findings, mtls_mode
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
@@ -52,6 +63,7 @@ from rollout.model import (
     parse_spec,
     parse_status,
 )
+from rollout.model.workloads import Versions
 
 Doc = dict[str, Any]
 FAILED_CONDITION = "ReconcileFailed"
@@ -94,8 +106,10 @@ class Reconciler:
         clock: Callable[[], datetime],
         mtls_floor: MtlsMode = "off",
         scrape_interval_s: float = 15.0,
+        scaling: Scaling | None = None,
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
+        self.scaling: Scaling = scaling or NoScaling()
         self.events, self.notifier, self.fence, self.clock = events, notifier, fence, clock
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
@@ -131,8 +145,15 @@ class Reconciler:
         seen = Observed(generation=obj["metadata"].get("generation"), spec_problem=spec_problem)
         target = located = None
         if spec is not None:
-            target = Target.of(spec, namespace)
+            target = _target(spec, status, namespace)
             located, seen = self._observe(namespace, spec, status, target, refused, seen)
+            if located is not None:
+                wanted = subsets_to_see(spec, status, now)
+                if wanted:
+                    versions = self.scaling.versions(
+                        namespace, located.docs.destination_rule, wanted
+                    )
+                    seen = replace(seen, versions=versions)
             # judge
             if evaluation is not None and status.stage is not None:
                 try:
@@ -151,7 +172,9 @@ class Reconciler:
         decision = decide(spec, status, now, seen)
         decision = self._failure_conditions(decision, seen.verdict is not None, judge_failure, now)
         # apply, write
-        new_status = self._commit(obj, status, decision, located, target)
+        if spec is not None:  # an undo decided now applies to its own pair at once
+            target = _target(spec, decision.status, namespace)
+        new_status = self._commit(obj, status, decision, located, target, seen.versions)
         return Result(spec, new_status, located, seen.verdict, judge_failure)
 
     @staticmethod
@@ -275,6 +298,7 @@ class Reconciler:
         decision: Decision,
         located: Located | None,
         target: Target | None,
+        versions: Versions,
     ) -> RolloutStatus:
         status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
         if status != old:
@@ -285,6 +309,7 @@ class Reconciler:
             replaced = replaced_outlier_detection(docs.destination_rule, target.canary)
             if replaced != status.replaced_outlier_detection and status.outlier_tightened:
                 status = status.model_copy(update={"replaced_outlier_detection": replaced})
+        self._scale(obj["metadata"]["namespace"], decision.scale, versions)
         delivered = self._deliver(obj, status)
         thread = self.notifier.thread(obj)
         if thread is not None and thread != status.slack_thread_ts:
@@ -325,6 +350,19 @@ class Reconciler:
             namespace, located.vs_name, located.dr_name, transform, current=located.docs
         )
 
+    def _scale(self, namespace: str, wanted: list[ScaleDeployment], versions: Versions) -> None:
+        """Set the Deployments to the sizes the status asks for; those seen at that size
+        already are left alone (no write on every reconcile)."""
+        seen = {d.name: d.replicas for found in versions.values() for d in found}
+        for action in wanted:
+            if seen.get(action.name) == action.replicas:
+                continue
+            self.fence.fence()
+            try:
+                self.scaling.scale(namespace, action.name, action.replicas)
+            except NotFound:
+                continue  # deleted since: nothing left to size
+
     def _deliver(self, obj: Doc, status: RolloutStatus) -> set[str]:
         """Send what the outbox holds; the ids sent (the rest stays for next time)."""
         sent: set[str] = set()
@@ -339,6 +377,16 @@ class Reconciler:
                 continue
             sent.add(effect.id)
         return sent
+
+
+def _target(spec: RolloutSpec, status: RolloutStatus, namespace: str) -> Target:
+    """What the mesh transforms manage: the spec's pair, or an undo's own (the version gone
+    back to and the one undone, which may be neither of the spec's subsets)."""
+    target = Target.of(spec, namespace)
+    pair = pair_in_force(status)
+    if pair is not None:
+        target = replace(target, stable=pair[0], canary=pair[1])
+    return target
 
 
 __all__ = ["Located", "Reconciler", "Result"]

@@ -223,6 +223,8 @@ def subsets_to_see(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> l
     if status.phase == "Undoing" and status.undo is not None:
         wanted.append(status.undo.to)
     p = status.previous
+    if status.phase == "Succeeded" and p is not None and p.scaled_down:
+        wanted.append(p.subset)  # kept at zero: read, so that only a change is written
     if (
         status.phase == "Succeeded"
         and p is not None

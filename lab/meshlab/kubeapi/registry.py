@@ -4,7 +4,7 @@ A :class:`ResourceType` is one plural of one group, served at one or more
 versions from the same storage (Istio's v1, v1beta1 and v1alpha3 are the same
 objects, as on a real cluster). ``default_types()`` registers what the
 controller uses: our CRD, Istio's networking and security kinds, Deployments,
-Secrets, ConfigMaps, Namespaces, Events and Leases.
+HorizontalPodAutoscalers, Secrets, ConfigMaps, Namespaces, Events and Leases.
 """
 
 from __future__ import annotations
@@ -87,6 +87,13 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
         _istio("destinationrules", "DestinationRule"),
         _istio("peerauthentications", "PeerAuthentication", group="security.istio.io"),
         ResourceType("apps", ("v1",), "deployments", "Deployment", status_subresource=True),
+        ResourceType(
+            "autoscaling",
+            ("v2",),
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            status_subresource=True,
+        ),
         ResourceType("", ("v1",), "secrets", "Secret"),
         ResourceType("", ("v1",), "configmaps", "ConfigMap"),
         ResourceType("", ("v1",), "events", "Event"),
