@@ -125,7 +125,12 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
             lambda: status().get("canarySubset") == "v2" and status().get("phase") == "Progressing"
         )
         command("promoteFull")
-        _wait(lambda: (status().get("previous") or {}).get("scaledDown") is True)
+
+        def scaled_down() -> bool:
+            previous = status().get("previous")
+            return isinstance(previous, dict) and previous.get("scaledDown") is True
+
+        _wait(scaled_down)
         command("undo")
         _wait(lambda: status().get("phase") == "Undone" and not status().get("outbox"))
         controller.stop()
