@@ -353,5 +353,7 @@ def abort(ctx: Ctx, name: str) -> None:
 
 
 from rollout.cli.controller import controller  # noqa: E402
+from rollout.cli.undo import undo  # noqa: E402
 
 main.add_command(controller)
+main.add_command(undo)
