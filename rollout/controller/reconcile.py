@@ -40,7 +40,13 @@ from rollout.controller.ports import (
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
 from rollout.engine.after import pair_in_force, subsets_to_see
-from rollout.engine.preflight import MtlsMode, mtls_findings, mtls_mode
+from rollout.engine.preflight import (
+    MtlsMode,
+    autoscaling_problem,
+    mtls_findings,
+    mtls_mode,
+    needs_autoscaler,
+)
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.mesh import (
@@ -275,14 +281,20 @@ class Reconciler:
     def _preflight(
         self, namespace: str, spec: RolloutSpec, located: Located
     ) -> tuple[bool, str | None, str | None]:
-        """Before the first weight change: is the canary ready, does the namespace require
-        mutual TLS? Returns (ready, problem that blocks, warning that does not)."""
+        """Before the first weight change: is the canary ready, does an autoscaler stand
+        behind a maxEjectionPercent above 50, does the namespace require mutual TLS?
+        Returns (ready, problem that blocks, warning that does not)."""
         readiness = self.workloads.subset_readiness(
             namespace, located.docs.destination_rule, spec.canary_subset
         )
+        dr = located.docs.destination_rule
+        blocked: str | None = None
+        if needs_autoscaler(spec):
+            canary = self.scaling.versions(namespace, dr, [spec.canary_subset])
+            blocked = autoscaling_problem(spec, canary.get(spec.canary_subset, ()))
         mode = mtls_mode(spec.preflight.mtls, self.mtls_floor)
-        if mode == "off":
-            return readiness.ready, None, None
+        if mode == "off" or blocked is not None:
+            return readiness.ready, blocked, None
         report = self.workloads.mtls_report(
             namespace,
             located.docs.destination_rule,

@@ -223,22 +223,11 @@ class OnRegression(CamelModel):
     rollback: bool = Field(default=True, description="Route 100% back to stable at once.")
     target_autoscales: bool = Field(
         default=False,
-        description="The canary autoscales, so ejecting more than half its pods is safe.",
+        description="The canary autoscales by other means than a HorizontalPodAutoscaler, so "
+        "ejecting more than half its pods is safe; without it the preflight allows "
+        "maxEjectionPercent above 50 only when an HPA targets every canary Deployment.",
     )
     outlier_detection: OutlierDetection = Field(default_factory=OutlierDetection)
-
-    @field_validator("outlier_detection")
-    @classmethod
-    def _eject_half_unless_autoscaled(
-        cls, value: OutlierDetection, info: ValidationInfo
-    ) -> OutlierDetection:
-        if value.max_ejection_percent > 50 and not info.data.get("target_autoscales"):
-            raise field_error(
-                "maxEjectionPercent",
-                f"{value.max_ejection_percent} could eject every canary pod; above 50 "
-                "only with onRegression.targetAutoscales: true",
-            )
-        return value
 
 
 class SecretKeyRef(CamelModel):

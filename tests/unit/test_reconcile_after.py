@@ -11,6 +11,7 @@ import pytest
 
 from rollout.controller.fakes import Crash, FakeDeployment, FakeScaling
 from rollout.controller.reconcile import Reconciler
+from rollout.model.workloads import Autoscaler
 from tests.unit.istio import destination_rule
 from tests.unit.test_reconcile import World
 
@@ -157,3 +158,23 @@ def test_undo_to_an_older_version_whose_deployments_run() -> None:
     w.tick(timedelta(hours=1).total_seconds())
     w.run()  # stays there: the pair in force is the undo's
     assert w.weights() == [("v0", 100)]
+
+
+@pytest.mark.parametrize("with_hpa", [True, False])
+def test_the_preflight_looks_for_the_canarys_autoscaler(with_hpa: bool) -> None:
+    """maxEjectionPercent 80 without targetAutoscales: the rollout starts when an HPA
+    targets the canary's Deployment, and fails naming it (nothing moved) when none does."""
+    w = After(onRegression={"outlierDetection": {"maxEjectionPercent": 80}})
+    if with_hpa:
+        w.scaling.deployments["inventory-v2"].autoscaler = Autoscaler("inventory-v2", 2, 6)
+    w.run()
+    status = w.status()
+    if with_hpa:
+        assert status.phase == "Progressing"
+        assert w.weights() == [("v1", 95), ("v2", 5)]
+    else:
+        assert status.phase == "Failed"
+        assert "no HorizontalPodAutoscaler (autoscaling/v2) targets Deployment inventory-v2" in (
+            status.message
+        )
+        assert w.weights() == [("v1", None)]  # the seed route, untouched
