@@ -31,6 +31,8 @@ EMOJI = {
     "rolled-back": ":rotating_light:",
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
+    "undoing": ":hourglass_flowing_sand:",
+    "undone": ":leftwards_arrow_with_hook:",
 }
 _URL_UNSAFE = {"|": "%7C", "<": "%3C", ">": "%3E", " ": "%20", "\n": "%0A", "\r": "%0D"}
 
