@@ -118,10 +118,21 @@ def _progress(ctx: Ctx, name: str, timeout_s: float) -> Any:
         TextColumn("{task.completed}/{task.total} pods ready"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=out, transient=not out.is_terminal) as bar:
+    names = [r.name for r in undo.restore]
+    if not out.is_terminal:  # a log or a pipe: one line per change, no redrawn bar
+        said = -1
+        while status.phase == "Undoing" and time.monotonic() < deadline:
+            ready = min(total, _ready_pods(ctx, names))
+            if ready != said:
+                out.print(f"scaling {undo.to} back: {ready}/{total} pods ready", highlight=False)
+                said = ready
+            time.sleep(0.5)
+            status = parse_status(ctx.get(name).get("status"))
+        return status
+    with Progress(*columns, console=out) as bar:
         task = bar.add_task("undo", total=total)
         while status.phase == "Undoing" and time.monotonic() < deadline:
-            bar.update(task, completed=min(total, _ready_pods(ctx, [r.name for r in undo.restore])))
+            bar.update(task, completed=min(total, _ready_pods(ctx, names)))
             time.sleep(0.5)
             status = parse_status(ctx.get(name).get("status"))
         if status.phase == "Undone":

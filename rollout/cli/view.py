@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rollout.model import RolloutStatus, SpecError, parse_status
+from rollout.model import AFTER_SUCCESS_PHASES, RolloutStatus, SpecError, parse_status
 
 Doc = dict[str, Any]
 COLOURS = {
@@ -58,7 +58,7 @@ def status_panel(rollout: Doc, now: datetime | None = None) -> Panel:
     lines: list[Any] = [head]
     if status.plan:
         steps = len(status.plan)
-        done = (status.step_index or 0) + (1 if status.phase == "Succeeded" else 0)
+        done = (status.step_index or 0) + (1 if status.phase in AFTER_SUCCESS_PHASES else 0)
         lines.append(
             Text(
                 f"step {min(done + 1, steps)}/{steps}   canary {status.canary_weight}%"
@@ -103,7 +103,7 @@ def after_lines(status: RolloutStatus, now: datetime) -> list[str]:
         sizes = ", ".join(f"{r.name} ({r.replicas})" for r in undo.restore)
         return [f"undoing: waiting for {sizes} to be ready, then 100% to {undo.to}"]
     if status.phase == "Undone" and undo is not None:
-        return [f"undone by {undo.by}: {undo.to} serves, {undo.undone} keeps its pods"]
+        return [f"{undo.undone} keeps its pods; rollout start tries it again from {undo.to}"]
     if status.phase != "Succeeded" or p is None:
         return []
     at_once = f"rollout undo: 100% back to {p.subset} at once"

@@ -8,6 +8,12 @@ routes to their pods: another subset of the same DestinationRule, or a subset of
 another DestinationRule in the namespace. The adapter reports these facts; it
 never decides whether to scale.
 
+An HPA is read, never written: Kubernetes' HPA controller leaves a target whose
+``spec.replicas`` is 0 alone (condition ScalingActive False, reason ScalingDisabled,
+while ``minReplicas`` is not 0), so a Deployment scaled to zero stays there, and
+autoscaling resumes once an undo brings it back to at least ``minReplicas`` (its
+bounds are recorded in the status for that; ``rollout.engine.after``).
+
 Scaling is a merge patch of ``spec.replicas`` (RBAC: ``deployments`` ``patch``):
 the value is a desired state the engine re-asks on every reconcile, so a lost
 answer or a crash is cured by the next one, without preconditions.

@@ -114,6 +114,7 @@ def test_scale_down_after_the_delay_then_undo_scales_up_waits_and_switches(
         took = time.monotonic() - asked
         assert undo.returncode == 0, undo.stdout + undo.stderr
         assert "undone by" in undo.stdout
+        assert "scaling v1 back: 0/1 pods ready" in undo.stdout  # progress, line by line
         assert took >= READY_AFTER_S  # it waited for the pods
         assert stack.phase() == "Undone"
         assert replicas(stack, "v1") == 1
