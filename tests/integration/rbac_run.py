@@ -93,8 +93,12 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
             "probe",
             lambda d: {**d, "spec": {**d["spec"], "canarySubset": "v3", "command": None}},
         )
-        _wait(
-            lambda: status().get("canarySubset") == "v3" and status().get("phase") == "Progressing"
+        _wait(  # the step's clock starts once the mesh carries it, a reconcile later
+            lambda: (
+                status().get("canarySubset") == "v3"
+                and status().get("phase") == "Progressing"
+                and status().get("stepStartedAt") is not None
+            )
         )
         started = datetime.fromisoformat(str(status()["stepStartedAt"]))
         controller.queue.put((NS, "probe"), evaluation("fail", datetime.now(UTC), started))
