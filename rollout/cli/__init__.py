@@ -215,6 +215,8 @@ def _may_restart(name: str, existing: dict[str, Any]) -> None:
     """A rollout may start again once it ended, failed or never began; not mid-run."""
     status = existing.get("status") or {}
     phase = status.get("phase")
+    if phase == "Undoing":
+        fail(f"rollout {name} is undoing its last release: wait until it is Undone")
     if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
         canary = (existing.get("spec") or {}).get("canarySubset")
         fail(

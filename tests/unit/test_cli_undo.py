@@ -138,3 +138,11 @@ def test_history_shows_the_undo() -> None:
     cells = [str(c) for column in table.columns for c in column._cells]
     assert "undone" in cells
     assert "undone by x" in cells
+
+
+def test_start_waits_for_an_undo_to_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new start while the previous version is being scaled back is refused, saying why."""
+    kube = Answering(shop(rollout("Undoing")), undone)
+    result = run(kube, monkeypatch, "start", "inventory", "v3")
+    assert result.exit_code == 2, result.output
+    assert "wait until it is Undone" in result.output
