@@ -5,6 +5,8 @@ on an ``undo`` asked at any other time, which is refused with a message):
 
 * at success the version replaced is remembered (``status.previous``) with the
   time its Deployments go to zero (``spec.afterSuccess.scaleDown.after``, or never);
+  a new run started before that time carries it and scales it down at once
+  (its window is over: an undo goes back to the new run's stable);
 * when that time comes, and the mesh no longer routes to it, its Deployments'
   sizes (and their autoscalers' bounds) are recorded in the status and then set to
   zero, unless one of them also backs another subset or service: then nothing is
@@ -68,6 +70,35 @@ def retire(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> Previous:
     after = spec.after_success.scale_down.after
     at = None if after == NEVER else now + parse_duration(after)
     return Previous(subset=status.stable_subset or spec.stable_subset, scale_down_at=at)
+
+
+def _ours_to_size(status: RolloutStatus) -> bool:
+    """The previous version is this status's to scale: after its own release succeeded, or
+    carried into a later run that routes neither to it (not undoing, not undone)."""
+    p = status.previous
+    if p is None or status.phase in ("Undoing", "Undone"):
+        return False
+    return status.phase == "Succeeded" or p.subset not in (
+        status.stable_subset,
+        status.canary_subset,
+    )
+
+
+def carry(previous: Previous | None, spec: RolloutSpec, now: datetime) -> Previous | None:
+    """A new run starts before the previous version was scaled down: its window is over
+    (an undo goes back to the new run's stable), so it is scaled down now; unless the new
+    run routes to it, it was kept on purpose (never), refused, or is already at zero."""
+    if previous is None or previous.subset in (spec.stable_subset, spec.canary_subset):
+        return None
+    if previous.scaled_down or previous.refused is not None or previous.scale_down_at is None:
+        return None
+    return previous.model_copy(update={"scale_down_at": min(previous.scale_down_at, now)})
+
+
+def scale_down_carried(turn: Turn, versions: Versions, mesh_in_sync: bool) -> None:
+    """During a later run: scale down the version carried from the last release, when due."""
+    if turn.status.phase != "Succeeded" and _ours_to_size(turn.status):
+        _scale_down(turn, versions, mesh_in_sync)
 
 
 def follow(turn: Turn, versions: Versions, mesh_in_sync: bool) -> None:
@@ -206,7 +237,7 @@ def desired_scale(status: RolloutStatus) -> list[ScaleDeployment]:
     """The Deployment sizes a status asks for: the previous version at zero once scaled
     down; the undo's target at its recorded sizes while an undo waits for it."""
     p, undo = status.previous, status.undo
-    if status.phase == "Succeeded" and p is not None and p.scaled_down:
+    if _ours_to_size(status) and p is not None and p.scaled_down:
         return [ScaleDeployment(d.name, 0) for d in p.deployments]
     if status.phase == "Undoing" and undo is not None:
         return [ScaleDeployment(r.name, r.replicas) for r in undo.restore]
@@ -223,10 +254,10 @@ def subsets_to_see(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> l
     if status.phase == "Undoing" and status.undo is not None:
         wanted.append(status.undo.to)
     p = status.previous
-    if status.phase == "Succeeded" and p is not None and p.scaled_down:
+    if _ours_to_size(status) and p is not None and p.scaled_down:
         wanted.append(p.subset)  # kept at zero: read, so that only a change is written
     if (
-        status.phase == "Succeeded"
+        _ours_to_size(status)
         and p is not None
         and not p.scaled_down
         and p.refused is None
@@ -251,7 +282,7 @@ def next_look(status: RolloutStatus, now: datetime) -> float | None:
     if status.phase == "Undoing":
         return UNDOING_LOOK_S
     p = status.previous
-    if status.phase != "Succeeded" or p is None or p.scaled_down or p.refused is not None:
+    if not _ours_to_size(status) or p is None or p.scaled_down or p.refused is not None:
         return None
     if p.scale_down_at is None:
         return None

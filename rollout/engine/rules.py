@@ -122,7 +122,8 @@ def decide(
     if refused is not None:
         _hold_refused(turn, verdict, refused, mesh_in_sync)
         turn.update(conditions=conditions(turn.status, now))
-        return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
+        scale = after.desired_scale(turn.status)
+        return Decision(turn.status, (*desired_mesh(spec, turn.status), *scale, *turn.effects))
     started = _is_new_start(spec, status) or status.phase == "Pending"
     if started:
         _start(turn, canary_ready, warning)
@@ -139,6 +140,7 @@ def decide(
         _judge(turn, verdict)
     elif not started and turn.status.phase not in ("Progressing", "Paused", "Pending"):
         after.follow(turn, observed.versions, mesh_in_sync)
+    after.scale_down_carried(turn, observed.versions, mesh_in_sync)
     _clock_step(turn, status, mesh_in_sync)
     if turn.status.phase in ("Progressing", "Paused"):
         turn.update(applied_spec=as_applied(spec))
@@ -245,6 +247,7 @@ def _start(turn: _Turn, canary_ready: bool, warning: str | None = None) -> None:
             conditions=previous.conditions,
             observed_generation=previous.observed_generation,
             history=previous.history,
+            previous=after.carry(previous.previous, spec, turn.now),
         )
     if not canary_ready:
         waiting = f"waiting for the {spec.canary_subset} workload to be ready"

@@ -352,3 +352,37 @@ def test_when_to_look_again_and_what_to_read() -> None:
     assert subsets_to_see(spec(undo(to="v0")), status, DONE) == ["v0"]
     assert next_look(scaled_down(), DONE + 20 * MINUTE) is None
     assert next_look(succeeded(phase="Undoing"), DONE) == 2.0
+
+
+def test_a_new_run_before_the_scale_down_scales_the_old_version_down_at_once() -> None:
+    """v1 → v2 succeeded; v2 → v3 starts inside v1's window: v1's window is over (an undo
+    would go back to v2), so v1 is scaled down during the new run, v2 is left alone."""
+    next_spec = spec(stableSubset="v2", canarySubset="v3")
+    started = decide(next_spec, succeeded(), DONE + MINUTE)
+    assert started.status.phase == "Progressing"
+    carried = started.status.previous
+    assert carried is not None
+    assert (carried.subset, carried.scale_down_at) == ("v1", DONE + MINUTE)
+    assert subsets_to_see(next_spec, started.status, DONE + MINUTE) == ["v1"]
+    then = decide(next_spec, started.status, DONE + 2 * MINUTE, Observed(versions=v1()))
+    assert then.status.phase == "Progressing"
+    assert tuple(then.scale) == (ScaleDeployment("inventory-v1", 0),)
+    assert "ScaledDown" in [e.reason for e in then.effects]
+
+
+@pytest.mark.parametrize(
+    ("previous", "next_pair"),
+    [
+        ({"subset": "v1", "scaleDownAt": DONE + 10 * MINUTE}, ("v2", "v1")),
+        ({"subset": "v1"}, ("v2", "v3")),
+    ],
+    ids=["the new run routes to it", "scaleDown never"],
+)
+def test_a_new_run_leaves_the_old_version_alone_when_it_should(
+    previous: dict[str, Any], next_pair: tuple[str, str]
+) -> None:
+    """Going back to v1 as the new canary, or a previous kept on purpose: nothing carried."""
+    next_spec = spec(stableSubset=next_pair[0], canarySubset=next_pair[1])
+    started = decide(next_spec, succeeded(previous=previous), DONE + MINUTE)
+    assert started.status.previous is None
+    assert started.scale == []

@@ -178,3 +178,22 @@ def test_the_preflight_looks_for_the_canarys_autoscaler(with_hpa: bool) -> None:
             status.message
         )
         assert w.weights() == [("v1", None)]  # the seed route, untouched
+
+
+def test_the_next_release_inside_the_window_scales_the_old_version_down() -> None:
+    """v1 → v2, then v2 → v3 five minutes later: v1 goes to zero during the v3 run (its
+    window closed with the new release), v2 and v3 keep their pods."""
+    w = After(afterSuccess={"scaleDown": {"after": "10m"}})
+    w.cluster.put("DestinationRule", destination_rule("v0", "v1", "v2", "v3"))
+    w.scaling.deployments["inventory-v3"] = FakeDeployment("v3", 2, 2)
+    w.succeed()
+    w.tick(5 * 60)
+    doc = w.cluster.get("Rollout", "inventory")
+    doc["spec"] = {**doc["spec"], "stableSubset": "v2", "canarySubset": "v3", "command": None}
+    w.cluster.put("Rollout", doc)
+    w.run()
+    w.run()  # the watch event of its own write: the carried scale-down is due
+    assert w.status().phase == "Progressing"
+    assert w.size("inventory-v1") == 0
+    assert (w.size("inventory-v2"), w.size("inventory-v3")) == (3, 2)
+    assert w.weights() == [("v2", 95), ("v3", 5)]
