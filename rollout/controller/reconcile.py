@@ -39,7 +39,7 @@ from rollout.controller.ports import (
 )
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
-from rollout.engine.after import pair_in_force, subsets_to_see
+from rollout.engine.after import subsets_to_see, target_in_force
 from rollout.engine.preflight import (
     MtlsMode,
     autoscaling_problem,
@@ -151,7 +151,7 @@ class Reconciler:
         seen = Observed(generation=obj["metadata"].get("generation"), spec_problem=spec_problem)
         target = located = None
         if spec is not None:
-            target = _target(spec, status, namespace)
+            target = target_in_force(spec, status, namespace)
             located, seen = self._observe(namespace, spec, status, target, refused, seen)
             if located is not None:
                 wanted = subsets_to_see(spec, status, now)
@@ -179,7 +179,7 @@ class Reconciler:
         decision = self._failure_conditions(decision, seen.verdict is not None, judge_failure, now)
         # apply, write
         if spec is not None:  # an undo decided now applies to its own pair at once
-            target = _target(spec, decision.status, namespace)
+            target = target_in_force(spec, decision.status, namespace)
         new_status = self._commit(obj, status, decision, located, target, seen.versions)
         return Result(spec, new_status, located, seen.verdict, judge_failure)
 
@@ -389,16 +389,6 @@ class Reconciler:
                 continue
             sent.add(effect.id)
         return sent
-
-
-def _target(spec: RolloutSpec, status: RolloutStatus, namespace: str) -> Target:
-    """What the mesh transforms manage: the spec's pair, or an undo's own (the version gone
-    back to and the one undone, which may be neither of the spec's subsets)."""
-    target = Target.of(spec, namespace)
-    pair = pair_in_force(status)
-    if pair is not None:
-        target = replace(target, stable=pair[0], canary=pair[1])
-    return target
 
 
 __all__ = ["Located", "Reconciler", "Result"]

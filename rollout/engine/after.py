@@ -24,10 +24,12 @@ traffic only after the scale-up is ready.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal, Protocol
 
 from rollout.actions import NotifyEvent, ScaleDeployment
+from rollout.mesh import Target
 from rollout.model import (
     Command,
     Previous,
@@ -274,6 +276,16 @@ def pair_in_force(status: RolloutStatus) -> tuple[str, str] | None:
     if status.phase in ("Undoing", "Undone") and status.undo is not None:
         return status.undo.to, status.undo.undone
     return None
+
+
+def target_in_force(spec: RolloutSpec, status: RolloutStatus, namespace: str) -> Target:
+    """What the mesh transforms manage: the spec's pair, or an undo's own (the version gone
+    back to and the one undone, which may be neither of the spec's subsets)."""
+    target = Target.of(spec, namespace)
+    pair = pair_in_force(status)
+    if pair is not None:
+        target = replace(target, stable=pair[0], canary=pair[1])
+    return target
 
 
 def next_look(status: RolloutStatus, now: datetime) -> float | None:
