@@ -9,7 +9,8 @@ per transition and carry a structured identity within their rollout (``run``,
 namespace, name and uid to it, and the notifiers deduplicate on the whole.
 
 Produced by ``rollout.engine``; mesh actions are applied by ``rollout.mesh.apply``,
-effects by the notifiers and the Kubernetes adapter.
+Deployment sizes (``ScaleDeployment``) and effects by the notifiers and the
+Kubernetes adapter.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ class SetOutlierDetection:
 
 MeshAction = SetWeights | SetHeaderRoute | SetOutlierDetection
 
+
+@dataclass(frozen=True)
+class ScaleDeployment:
+    """Set a Deployment's ``spec.replicas`` (a desired state, like the mesh actions)."""
+
+    name: str
+    replicas: int
+
+
 NotifyEvent = Literal[
     "started",
     "step-promoted",
@@ -58,6 +68,8 @@ NotifyEvent = Literal[
     "rolled-back",
     "succeeded",
     "failed",
+    "undoing",
+    "undone",
 ]
 
 
@@ -107,4 +119,4 @@ def record_event(
 
 Effect = PendingEffect
 """One type from the engine to the outbox to the notifiers: the status's own."""
-Action = MeshAction | Effect
+Action = MeshAction | ScaleDeployment | Effect

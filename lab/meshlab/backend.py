@@ -3,7 +3,8 @@ and a settable latency (log-normal around a median).
 
 ``python -m meshlab.backend --port P --version v2`` runs one process; the lab
 starts two per version so Envoy's outlier detection has hosts to eject.
-``POST /_lab/health {"errorRate": 0.3, "latencyMs": 200}`` changes it live.
+``POST /_lab/health {"errorRate": 0.3, "latencyMs": 200}`` changes it live;
+``GET /_lab/ready`` is its readiness probe (``meshlab.pods``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def make_handler(version: str, health: Health) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
+            if self.path == "/_lab/ready":  # the readiness probe: up, whatever its health
+                self._reply(200, b"ready\n")
+                return
             failed, seconds = health.draw()
             time.sleep(seconds)
             self._reply(503 if failed else 200, f"{version}\n".encode())

@@ -1,7 +1,8 @@
 """The whole local stack: a mesh of real parts on loopback, started and stopped as one.
 
-The Kubernetes API emulator with the seed's documents; two backend processes per
-version; a real Envoy routing between them, its routes and clusters rewritten
+The Kubernetes API emulator with the seed's documents; each version's Deployment
+(two replicas) run as backend processes that follow its size (``meshlab.pods``);
+a real Envoy routing between them, its routes and clusters rewritten
 from the VirtualService and DestinationRule within a fraction of a second of a
 change; a real Prometheus scraping Envoy every second and recording Istio's
 standard series from Envoy's own; a steady traffic generator that records what
@@ -28,6 +29,8 @@ import yaml
 
 from meshlab import envoyconf
 from meshlab.kubeapi import KubeAPI
+from meshlab.kubeapi.deployments import DeploymentController
+from meshlab.pods import Pods
 from meshlab.prometheus import PrometheusServer, free_port
 from meshlab.seed import NS, SERVICE, VERSIONS, seed_documents
 from meshlab.traffic import TrafficGenerator
@@ -43,6 +46,9 @@ QUICK = (
 """Step pace for the demo, the benchmark and the lab's tests: seconds, not minutes. The
 step before 100% still waits for the judge's evidence (about a minute at the lab's
 100 rps with no errors): that is the price of never promoting a bad canary."""
+BACKENDS = 2
+"""Replicas of each version's Deployment in the lab (processes, so outlier detection has
+hosts to eject)."""
 
 
 def envoy_binary() -> str:
@@ -101,7 +107,6 @@ class LocalStack:
     controller_args: tuple[str, ...] = ()
     api: KubeAPI | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    backend_ports: dict[str, list[int]] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -111,7 +116,10 @@ class LocalStack:
         self.listen_port, self.admin_port, self.metrics_port = free_port(), free_port(), free_port()
         self.prometheus: PrometheusServer | None = None
         self.traffic: TrafficGenerator | None = None
-        self._applied: tuple[str, str] = ("", "")
+        self._applied: tuple[str, str, str] = ("", "", "")
+        self._generation = 0
+        self.pods: Pods | None = None
+        self.deployments: DeploymentController | None = None
 
     # -- starting ------------------------------------------------------------------------
     def up(self) -> LocalStack:
@@ -126,21 +134,7 @@ class LocalStack:
         self.api = KubeAPI.start()
         self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", NS)
         seed_documents(self.api)
-        for version in VERSIONS:
-            self.backend_ports[version] = [free_port(), free_port()]
-            for i, port in enumerate(self.backend_ports[version]):
-                self._spawn(
-                    f"backend-{version}-{i}",
-                    [
-                        sys.executable,
-                        "-m",
-                        "meshlab.backend",
-                        "--port",
-                        str(port),
-                        "--version",
-                        version,
-                    ],
-                )
+        self._start_pods()
         self.sync()
         (self.workdir / "envoy.json").write_text(
             json.dumps(envoyconf.bootstrap(self.listen_port, self.admin_port, str(self.xds)))
@@ -178,6 +172,45 @@ class LocalStack:
         self.traffic.start()
         if self.with_controller:
             self.start_controller()
+
+    def _start_pods(self) -> None:
+        """Each version's Deployment at BACKENDS replicas, its processes started by the
+        stand-in Deployment controller; wait until they all answer."""
+        assert self.api is not None
+        self.pods = Pods(self._spawn, self._reap)
+        deployments = self.api.registry.find("apps", "v1", "deployments")
+        assert deployments is not None
+        for version in VERSIONS:
+            self.api.store.update(
+                deployments,
+                NS,
+                f"inventory-{version}",
+                lambda d: {**d, "spec": {**d["spec"], "replicas": BACKENDS}},
+            )
+        self.deployments = DeploymentController(self.api, pods=self.pods.follow, period_s=0.2)
+        self.deployments.start()
+        deadline = time.monotonic() + 30
+        while any(len(self.pods.endpoints().get(v, [])) < BACKENDS for v in VERSIONS):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the backends did not come up: see {self.workdir}")
+            time.sleep(0.1)
+
+    def _reap(self, name: str) -> None:
+        """Stop one backend process (a pod scaled away) and forget it."""
+        proc = self.processes.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._write_pids()
+
+    @property
+    def backend_ports(self) -> dict[str, list[int]]:
+        """Each version's ready backends (Envoy's endpoints)."""
+        return self.pods.endpoints() if self.pods is not None else {}
 
     def start_controller(self) -> None:
         assert self.prometheus is not None
@@ -227,12 +260,18 @@ class LocalStack:
     def sync(self) -> bool:
         """Rewrite Envoy's routes and clusters if the documents changed; True if it did."""
         vs, dr = self._documents()
-        versions = (vs["metadata"]["resourceVersion"], dr["metadata"]["resourceVersion"])
+        endpoints = self.backend_ports
+        versions = (
+            vs["metadata"]["resourceVersion"],
+            dr["metadata"]["resourceVersion"],
+            json.dumps(endpoints, sort_keys=True),
+        )
         if versions == self._applied:
             return False
-        tag = f"{versions[0]}-{versions[1]}"
+        self._generation += 1
+        tag = f"{versions[0]}-{versions[1]}-{self._generation}"
         routes = envoyconf.discovery_response([envoyconf.route_configuration(vs, NS)], tag)
-        clusters = envoyconf.discovery_response(envoyconf.clusters(dr, NS, self.backend_ports), tag)
+        clusters = envoyconf.discovery_response(envoyconf.clusters(dr, NS, endpoints), tag)
         for name, doc in (("cds.json", clusters), ("rds.json", routes)):
             staged = self.xds / f".{name}.tmp"
             staged.write_text(json.dumps(doc))
@@ -265,7 +304,8 @@ class LocalStack:
     def fault(self, version: str, error_rate: float, latency_ms: float = 5.0) -> None:
         """Make every backend of ``version`` answer ``error_rate`` 503s, ``latency_ms`` slow."""
         body = json.dumps({"errorRate": error_rate, "latencyMs": latency_ms}).encode()
-        for port in self.backend_ports[version]:
+        assert self.pods is not None
+        for port in self.pods.ports(version):
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port}/_lab/health", data=body, method="POST"
             )
@@ -331,6 +371,8 @@ class LocalStack:
     def down(self) -> None:
         """Stop every process this lab started (by its own process ids), then the rest."""
         self.stopping.set()
+        if self.deployments is not None:
+            self.deployments.stop()  # first: it would start backends again
         if self.traffic is not None:
             self.traffic.stop()
         for name in sorted(self.processes, key=lambda n: n != "controller"):

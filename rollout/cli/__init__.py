@@ -216,6 +216,8 @@ def _may_restart(name: str, existing: dict[str, Any]) -> None:
     """A rollout may start again once it ended, failed or never began; not mid-run."""
     status = existing.get("status") or {}
     phase = status.get("phase")
+    if phase == "Undoing":
+        fail(f"rollout {name} is undoing its last release: wait until it is Undone")
     if phase not in TERMINAL_PHASES and phase not in (None, "Failed", "Pending"):
         canary = (existing.get("spec") or {}).get("canarySubset")
         fail(
@@ -351,6 +353,8 @@ def abort(ctx: Ctx, name: str) -> None:
 
 from rollout.cli.controller import controller  # noqa: E402
 from rollout.cli.dashboard import dashboard  # noqa: E402
+from rollout.cli.undo import undo  # noqa: E402
 
 main.add_command(controller)
 main.add_command(dashboard)
+main.add_command(undo)

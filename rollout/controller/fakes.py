@@ -23,6 +23,7 @@ from rollout.kube.workloads import Readiness
 from rollout.mesh.istio import MeshDocs
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
+from rollout.model.workloads import Autoscaler, DeploymentView, Versions
 
 Doc = dict[str, Any]
 
@@ -148,6 +149,58 @@ class FakeWorkloads:
         root_namespace: str = "istio-system",
     ) -> MtlsReport:
         return MtlsReport(self.mtls, self.mtls == "STRICT", (f"the fake mesh is {self.mtls}",))
+
+
+@dataclass
+class FakeDeployment:
+    """A Deployment of the fake cluster: which subset's pods it runs, its size, its pods."""
+
+    subset: str
+    replicas: int
+    ready_replicas: int
+    shared_with: tuple[str, ...] = ()
+    autoscaler: Autoscaler | None = None
+
+
+@dataclass
+class FakeScaling:
+    """Deployments by name; ``scale`` sets the size, and the pods are ready at once unless
+    ``pods_wait`` (then a test makes them ready with :meth:`pods_ready`)."""
+
+    cluster: FakeCluster
+    deployments: dict[str, FakeDeployment] = field(default_factory=dict)
+    pods_wait: bool = False
+    scaled: list[tuple[str, int]] = field(default_factory=list)
+
+    def versions(self, namespace: str, destination_rule: Doc, subsets: Sequence[str]) -> Versions:
+        return {
+            subset: tuple(
+                DeploymentView(
+                    name,
+                    d.replicas,
+                    d.ready_replicas,
+                    d.replicas >= 1 and d.ready_replicas >= d.replicas,
+                    d.shared_with,
+                    d.autoscaler,
+                )
+                for name, d in sorted(self.deployments.items())
+                if d.subset == subset
+            )
+            for subset in subsets
+        }
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        self.cluster.crashes.check("scale")
+        if name not in self.deployments:
+            raise NotFound(f"Deployment {name} not found")
+        d = self.deployments[name]
+        d.replicas = replicas
+        d.ready_replicas = min(d.ready_replicas, replicas) if self.pods_wait else replicas
+        self.scaled.append((name, replicas))
+
+    def pods_ready(self) -> None:
+        for d in self.deployments.values():
+            d.ready_replicas = d.replicas
 
 
 @dataclass

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,9 +41,10 @@ from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
+from rollout.engine.after import next_look
 from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
 from rollout.mesh import service_name
-from rollout.model import parse_duration
+from rollout.model import Phase, parse_duration
 
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
@@ -384,10 +385,13 @@ class Controller:
                 reason=status.message,
             )
         self.known[key] = known
+        look = next_look(status, self.clock())
+        if look is not None:  # a scale-down coming due, an undo waiting for its pods
+            self.queue.put(key, after_s=look)
         self.metrics.canary_weight.labels(*key).set(status.canary_weight)
         phases: dict[str, int] = {}
         for k in self.known.values():
             phase = k.result.status.phase or "Pending"
             phases[phase] = phases.get(phase, 0) + 1
-        for phase in ("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"):
+        for phase in get_args(Phase):
             self.metrics.rollouts.labels(phase).set(phases.get(phase, 0))

@@ -18,6 +18,7 @@ from rollout.kube.workloads import Readiness
 from rollout.mesh.istio import MeshDocs
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
+from rollout.model.workloads import Versions
 
 Doc = dict[str, Any]
 
@@ -61,6 +62,16 @@ class Workloads(Protocol):
     ) -> MtlsReport:
         """What the PeerAuthentications let peers send the pods behind ``subsets``."""
         ...
+
+
+class Scaling(Protocol):
+    """The Deployments behind subsets, as a succeeded release's rules see them; their size."""
+
+    def versions(self, namespace: str, destination_rule: Doc, subsets: Sequence[str]) -> Versions:
+        """For each subset, its Deployments (replicas, readiness, HPA, what else uses them)."""
+        ...
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None: ...
 
 
 class Events(Protocol):
@@ -153,6 +164,17 @@ class NoNotifier:
         return None
 
     def problem(self, rollout: Doc) -> str | None:
+        return None
+
+
+class NoScaling:
+    """Sees no Deployments and scales none (tests of the service that leave them out):
+    a scale-down waits, an undo is refused."""
+
+    def versions(self, namespace: str, destination_rule: Doc, subsets: Sequence[str]) -> Versions:
+        return {}
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
         return None
 
 

@@ -5,7 +5,8 @@ event. The decision is the engine's; this module only gathers its inputs and
 applies its outputs, in this order:
 
 1. the new status, with the decision's effects in its outbox (the intent);
-2. the mesh, to the state the status describes (idempotent, with preconditions);
+2. the mesh, to the state the status describes (idempotent, with preconditions),
+   then the Deployments' sizes it describes (after a release: scale-down, undo);
 3. the effects in the outbox (Events named after their id; notifications
    deduplicated by id);
 4. the status again, without the delivered effects.
@@ -24,12 +25,28 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from rollout.actions import MeshAction
+from rollout.actions import MeshAction, ScaleDeployment
 from rollout.analysis.judges import Evaluation, judge
-from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
+from rollout.controller.ports import (
+    Events,
+    Fence,
+    Mesh,
+    NoScaling,
+    Notifier,
+    Rollouts,
+    Scaling,
+    Workloads,
+)
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
-from rollout.engine.preflight import MtlsMode, mtls_findings, mtls_mode
+from rollout.engine.after import subsets_to_see, target_in_force
+from rollout.engine.preflight import (
+    MtlsMode,
+    autoscaling_problem,
+    mtls_findings,
+    mtls_mode,
+    needs_autoscaler,
+)
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.mesh import (
@@ -52,6 +69,7 @@ from rollout.model import (
     parse_spec,
     parse_status,
 )
+from rollout.model.workloads import Versions
 
 Doc = dict[str, Any]
 FAILED_CONDITION = "ReconcileFailed"
@@ -94,8 +112,10 @@ class Reconciler:
         clock: Callable[[], datetime],
         mtls_floor: MtlsMode = "off",
         scrape_interval_s: float = 15.0,
+        scaling: Scaling | None = None,
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
+        self.scaling: Scaling = scaling or NoScaling()
         self.events, self.notifier, self.fence, self.clock = events, notifier, fence, clock
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
@@ -131,8 +151,15 @@ class Reconciler:
         seen = Observed(generation=obj["metadata"].get("generation"), spec_problem=spec_problem)
         target = located = None
         if spec is not None:
-            target = Target.of(spec, namespace)
+            target = target_in_force(spec, status, namespace)
             located, seen = self._observe(namespace, spec, status, target, refused, seen)
+            if located is not None:
+                wanted = subsets_to_see(spec, status, now)
+                if wanted:
+                    versions = self.scaling.versions(
+                        namespace, located.docs.destination_rule, wanted
+                    )
+                    seen = replace(seen, versions=versions)
             # judge
             if evaluation is not None and status.stage is not None:
                 try:
@@ -152,7 +179,9 @@ class Reconciler:
         decision = decide(spec, status, now, seen)
         decision = self._failure_conditions(decision, seen.verdict is not None, judge_failure, now)
         # apply, write
-        new_status = self._commit(obj, status, decision, located, target)
+        if spec is not None:  # an undo decided now applies to its own pair at once
+            target = target_in_force(spec, decision.status, namespace)
+        new_status = self._commit(obj, status, decision, located, target, seen.versions)
         return Result(spec, new_status, located, seen.verdict, judge_failure)
 
     @staticmethod
@@ -253,14 +282,20 @@ class Reconciler:
     def _preflight(
         self, namespace: str, spec: RolloutSpec, located: Located
     ) -> tuple[bool, str | None, str | None]:
-        """Before the first weight change: is the canary ready, does the namespace require
-        mutual TLS? Returns (ready, problem that blocks, warning that does not)."""
+        """Before the first weight change: is the canary ready, does an autoscaler stand
+        behind a maxEjectionPercent above 50, does the namespace require mutual TLS?
+        Returns (ready, problem that blocks, warning that does not)."""
         readiness = self.workloads.subset_readiness(
             namespace, located.docs.destination_rule, spec.canary_subset
         )
+        dr = located.docs.destination_rule
+        blocked: str | None = None
+        if needs_autoscaler(spec):
+            canary = self.scaling.versions(namespace, dr, [spec.canary_subset])
+            blocked = autoscaling_problem(spec, canary.get(spec.canary_subset, ()))
         mode = mtls_mode(spec.preflight.mtls, self.mtls_floor)
-        if mode == "off":
-            return readiness.ready, None, None
+        if mode == "off" or blocked is not None:
+            return readiness.ready, blocked, None
         report = self.workloads.mtls_report(
             namespace,
             located.docs.destination_rule,
@@ -276,6 +311,7 @@ class Reconciler:
         decision: Decision,
         located: Located | None,
         target: Target | None,
+        versions: Versions,
     ) -> RolloutStatus:
         status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
         if status != old:
@@ -286,6 +322,7 @@ class Reconciler:
             replaced = replaced_outlier_detection(docs.destination_rule, target.canary)
             if replaced != status.replaced_outlier_detection and status.outlier_tightened:
                 status = status.model_copy(update={"replaced_outlier_detection": replaced})
+        self._scale(obj["metadata"]["namespace"], decision.scale, versions)
         delivered = self._deliver(obj, status)
         thread = self.notifier.thread(obj)
         if thread is not None and thread != status.slack_thread_ts:
@@ -325,6 +362,19 @@ class Reconciler:
         return self.mesh.update(
             namespace, located.vs_name, located.dr_name, transform, current=located.docs
         )
+
+    def _scale(self, namespace: str, wanted: list[ScaleDeployment], versions: Versions) -> None:
+        """Set the Deployments to the sizes the status asks for; those seen at that size
+        already are left alone (no write on every reconcile)."""
+        seen = {d.name: d.replicas for found in versions.values() for d in found}
+        for action in wanted:
+            if seen.get(action.name) == action.replicas:
+                continue
+            self.fence.fence()
+            try:
+                self.scaling.scale(namespace, action.name, action.replicas)
+            except NotFound:
+                continue  # deleted since: nothing left to size
 
     def _deliver(self, obj: Doc, status: RolloutStatus) -> set[str]:
         """Send what the outbox holds; the ids sent (the rest stays for next time)."""

@@ -42,6 +42,7 @@ from rollout.kube import (
     WorkloadClient,
 )
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
+from rollout.kube.scaling import ScalingClient
 from rollout.kube.secrets import KubeSecrets
 from rollout.mesh import service_name, subset_version
 from rollout.model import SecretKeyRef
@@ -159,6 +160,7 @@ def connect(
         clock,
         mtls_floor=s.mtls_preflight,
         scrape_interval_s=s.scrape_interval_s,
+        scaling=ScalingClient(kube, routing.version),
     )
     watches = KubeWatches(kube, routing.version, s.watch_timeout_s)
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)

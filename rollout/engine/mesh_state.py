@@ -14,7 +14,8 @@ def desired_mesh(spec: RolloutSpec, status: RolloutStatus) -> list[MeshAction]:
     """The VirtualService/DestinationRule state that matches ``status``, as actions.
 
     Nothing before a run starts or while the input is invalid; the current weight
-    while it runs; the pair reduced to one subset once it is over.
+    while it runs; the pair reduced to one subset once it is over (the canary while
+    an undo waits for the previous version's pods, that version once undone).
     """
     if status.step_index is None or status.phase in (None, "Pending", "Failed"):
         return []
@@ -22,8 +23,11 @@ def desired_mesh(spec: RolloutSpec, status: RolloutStatus) -> list[MeshAction]:
         tightened=status.outlier_tightened,
         settings=spec.on_regression.outlier_detection.wire() if status.outlier_tightened else {},
     )
-    if status.phase == "Succeeded":
+    if status.phase in ("Succeeded", "Undoing"):
         return [SetHeaderRoute(), SetWeights(100, drop_unused=True), SetOutlierDetection(False)]
+    if status.phase == "Undone":
+        # Managed with the pair (undo.to, undo.undone): everything back to undo.to.
+        return [SetHeaderRoute(), SetWeights(0, drop_unused=True), SetOutlierDetection(False)]
     if status.phase == "RolledBack":
         return [SetHeaderRoute(), SetWeights(0, drop_unused=True), tightened]
     if status.pause_reason == "drift":

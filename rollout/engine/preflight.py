@@ -1,8 +1,10 @@
 """What the preflight decides before a run's first weight change: how strict the mTLS
-check is, and whether what the mesh allows blocks the start or is only said.
+check is, whether what the mesh allows blocks the start or is only said, and whether
+ejecting more than half the canary's pods is safe (an autoscaler replaces them).
 
 Pure; the reconciler reads the PeerAuthentications (only when the mode is not ``off``)
-and hands the engine the problem or the warning this module returns.
+and the canary's Deployments with their HPAs (only when ``maxEjectionPercent`` is above
+50), and hands the engine the problem or the warning this module returns.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Literal
 
 from rollout.mesh.mtls import MtlsReport
+from rollout.model import RolloutSpec
+from rollout.model.workloads import DeploymentView
 
 MtlsMode = Literal["off", "warn", "block"]
 STRICTNESS: tuple[MtlsMode, ...] = ("off", "warn", "block")
@@ -37,4 +41,35 @@ def mtls_findings(
     return None, f"plain text is accepted ({seen})"
 
 
-__all__ = ["STRICTNESS", "MtlsMode", "mtls_findings", "mtls_mode"]
+def needs_autoscaler(spec: RolloutSpec) -> bool:
+    """The tightened outlier detection may eject more than half the canary's pods, and the
+    spec does not vouch for autoscaling itself: an HPA must be found."""
+    on = spec.on_regression
+    return on.outlier_detection.max_ejection_percent > 50 and not on.target_autoscales
+
+
+def autoscaling_problem(spec: RolloutSpec, canary: tuple[DeploymentView, ...]) -> str | None:
+    """Why the start is refused: a maxEjectionPercent above 50 with a canary Deployment
+    that no HorizontalPodAutoscaler targets (named); None when it is safe."""
+    if not needs_autoscaler(spec):
+        return None
+    missing = [d.name for d in canary if d.autoscaler is None]
+    if canary and not missing:
+        return None
+    names = ", ".join(missing) or f"of subset {spec.canary_subset} (none found)"
+    percent = spec.on_regression.outlier_detection.max_ejection_percent
+    return (
+        f"preflight: spec.onRegression.outlierDetection.maxEjectionPercent {percent} could "
+        f"eject every canary pod, and no HorizontalPodAutoscaler (autoscaling/v2) targets "
+        f"Deployment {names}: add one, or keep maxEjectionPercent at 50 or below"
+    )
+
+
+__all__ = [
+    "STRICTNESS",
+    "MtlsMode",
+    "autoscaling_problem",
+    "mtls_findings",
+    "mtls_mode",
+    "needs_autoscaler",
+]

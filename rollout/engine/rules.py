@@ -36,11 +36,13 @@ from rollout.actions import (
     record_event,
 )
 from rollout.actions import notify as notify_effect
+from rollout.engine import after
 from rollout.engine.mesh_state import desired_mesh
 from rollout.engine.run_spec import as_applied
 from rollout.engine.status import conditions, history_entry
 from rollout.engine.types import Decision, Observed
 from rollout.model import (
+    AFTER_SUCCESS_PHASES,
     MetricVerdict,
     RolloutSpec,
     RolloutStatus,
@@ -120,7 +122,8 @@ def decide(
     if refused is not None:
         _hold_refused(turn, verdict, refused, mesh_in_sync)
         turn.update(conditions=conditions(turn.status, now))
-        return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
+        scale = after.desired_scale(turn.status)
+        return Decision(turn.status, (*desired_mesh(spec, turn.status), *scale, *turn.effects))
     started = _is_new_start(spec, status) or status.phase == "Pending"
     if started:
         _start(turn, canary_ready, warning)
@@ -135,11 +138,15 @@ def decide(
         if drift and not started:  # the weights on record belong to the previous run
             _drift(turn)
         _judge(turn, verdict)
+    elif not started and turn.status.phase not in ("Progressing", "Paused", "Pending"):
+        after.follow(turn, observed.versions, mesh_in_sync)
+    after.scale_down_carried(turn, observed.versions, mesh_in_sync)
     _clock_step(turn, status, mesh_in_sync)
     if turn.status.phase in ("Progressing", "Paused"):
         turn.update(applied_spec=as_applied(spec))
     turn.update(conditions=conditions(turn.status, now))
-    return Decision(turn.status, (*desired_mesh(spec, turn.status), *turn.effects))
+    scale = after.desired_scale(turn.status)
+    return Decision(turn.status, (*desired_mesh(spec, turn.status), *scale, *turn.effects))
 
 
 def _hold_refused(turn: _Turn, verdict: Verdict | None, why: str, mesh_in_sync: bool) -> None:
@@ -190,8 +197,9 @@ def invalid(
     Event and one notification per distinct message; once the input is fixed,
     :func:`decide` carries on where the rollout was.
     """
-    if status.terminal and (spec is None or not _is_new_start(spec, status)):
-        return Decision(status)
+    finished = status.terminal or status.phase in AFTER_SUCCESS_PHASES
+    if finished and (spec is None or not _is_new_start(spec, status)):
+        return Decision(status, tuple(after.desired_scale(status)))
     placeholder = RolloutSpec(
         service="unknown",
         stable_subset=status.stable_subset or "stable",
@@ -239,6 +247,7 @@ def _start(turn: _Turn, canary_ready: bool, warning: str | None = None) -> None:
             conditions=previous.conditions,
             observed_generation=previous.observed_generation,
             history=previous.history,
+            previous=after.carry(previous.previous, spec, turn.now),
         )
     if not canary_ready:
         waiting = f"waiting for the {spec.canary_subset} workload to be ready"
@@ -288,6 +297,9 @@ def _command(turn: _Turn) -> bool:
     if cmd is None or cmd.id == s.handled_command_id:
         return False
     turn.update(handled_command_id=cmd.id)
+    if cmd.name == "undo":
+        after.refuse(turn, f"a rollout is {s.phase}; undo goes back from a succeeded release")
+        return False
     if s.phase == "Pending" and cmd.name != "abort":
         return False  # nothing to promote or resume before the first step
     if cmd.name == "abort":
@@ -414,6 +426,7 @@ def _succeed(turn: _Turn, why: str) -> None:
         step_index=len(turn.status.plan) - 1,
         finished_at=turn.now,
         pause_reason=None,
+        previous=after.retire(turn.spec, turn.status, turn.now),
     )
     message = f"{turn.spec.canary_subset} serves 100% and is the new stable ({why})"
     turn.transition("succeeded", message, "Succeeded", "succeeded")

@@ -6,17 +6,19 @@ Pure data; the reconciler builds an ``Observed`` from what it read, calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rollout.actions import (
     Action,
     Effect,
     MeshAction,
+    ScaleDeployment,
     SetHeaderRoute,
     SetOutlierDetection,
     SetWeights,
 )
 from rollout.model import PendingEffect, RolloutStatus, Verdict
+from rollout.model.workloads import Versions
 
 MESH_ACTIONS = (SetWeights, SetHeaderRoute, SetOutlierDetection)
 
@@ -31,6 +33,10 @@ class Decision:
     @property
     def mesh(self) -> list[MeshAction]:
         return [a for a in self.actions if isinstance(a, MESH_ACTIONS)]
+
+    @property
+    def scale(self) -> list[ScaleDeployment]:
+        return [a for a in self.actions if isinstance(a, ScaleDeployment)]
 
     @property
     def effects(self) -> list[Effect]:
@@ -52,6 +58,8 @@ class Observed:
     ``refused``: why the resource's spec is not followed (:func:`spec_in_force`;
     ``spec`` is then the run's own, and the canary is held and still judged).
     ``warning``: what the preflight found worth telling but not blocking.
+    ``versions``: the Deployments behind the subsets a succeeded release's rules asked
+    to see (``after.subsets_to_see``): the previous version, an undo's target.
     """
 
     verdict: Verdict | None = None
@@ -63,6 +71,7 @@ class Observed:
     mesh_in_sync: bool = True
     refused: str | None = None
     warning: str | None = None
+    versions: Versions = field(default_factory=dict)
 
 
 NOTHING_NEW = Observed()

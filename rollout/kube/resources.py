@@ -14,6 +14,7 @@ DEFAULT_ISTIO_VERSION = "v1beta1"
 
 ROLLOUTS = Resource(GROUP, VERSION, PLURAL)
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
+AUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
 SECRETS = Resource("", "v1", "secrets")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 EVENTS = Resource("events.k8s.io", "v1", "events")
@@ -49,6 +50,8 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         (NETWORKING, "destinationrules", "patch"),
         (SECURITY, "peerauthentications", "list"),
         ("apps", "deployments", "list"),
+        ("apps", "deployments", "patch"),
+        ("autoscaling", "horizontalpodautoscalers", "list"),
         ("events.k8s.io", "events", "create"),
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "create"),

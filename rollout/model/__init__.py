@@ -20,6 +20,7 @@ from rollout.model.base import (
 )
 from rollout.model.spec import (
     DEFAULT_STEPS,
+    AfterSuccess,
     Analysis,
     Command,
     CommandName,
@@ -31,11 +32,13 @@ from rollout.model.spec import (
     OutlierDetection,
     Preflight,
     RolloutSpec,
+    ScaleDown,
     SecretKeyRef,
     SlackNotifications,
     Strategy,
 )
 from rollout.model.status import (
+    AFTER_SUCCESS_PHASES,
     TERMINAL_PHASES,
     Condition,
     EffectId,
@@ -45,8 +48,11 @@ from rollout.model.status import (
     MetricVerdict,
     PendingEffect,
     Phase,
+    Previous,
+    RecordedDeployment,
     RolloutStatus,
     Stage,
+    Undo,
     Verdict,
 )
 
@@ -78,6 +84,7 @@ def parse_status(data: Any) -> RolloutStatus:
 
 
 __all__ = [
+    "AFTER_SUCCESS_PHASES",
     "API_VERSION",
     "DEFAULT_STEPS",
     "GROUP",
@@ -86,6 +93,7 @@ __all__ = [
     "SHORT_NAME",
     "TERMINAL_PHASES",
     "VERSION",
+    "AfterSuccess",
     "Analysis",
     "Command",
     "CommandName",
@@ -104,14 +112,18 @@ __all__ = [
     "PendingEffect",
     "Phase",
     "Preflight",
+    "Previous",
     "Problem",
+    "RecordedDeployment",
     "RolloutSpec",
     "RolloutStatus",
+    "ScaleDown",
     "SecretKeyRef",
     "SlackNotifications",
     "SpecError",
     "Stage",
     "Strategy",
+    "Undo",
     "Verdict",
     "parse_duration",
     "parse_spec",

@@ -134,6 +134,22 @@ ShortDuration = Annotated[str, _DURATION_TEXT, AfterValidator(_duration_within("
 IntervalDuration = Annotated[str, _DURATION_TEXT, AfterValidator(_duration_within("1s", "1h"))]
 """The time between evaluations: 1s..1h (more often would only load Prometheus)."""
 
+NEVER = "never"
+WINDOW_PATTERN = r"^(never|([0-9]+(ms|s|m|h))+)$"
+_within_a_month = _duration_within("1ms", "744h")
+
+
+def _window(text: str) -> str:
+    return text if text == NEVER else _within_a_month(text)
+
+
+WindowDuration = Annotated[
+    str,
+    Field(max_length=DURATION_MAX_LENGTH, pattern=WINDOW_PATTERN, examples=["10m", "never"]),
+    AfterValidator(_window),
+]
+"""A delay of 1ms..744h (a month), or ``never``: how long something is kept."""
+
 MAX_COUNT = 1_000_000_000
 """The most requests (or anything counted) a field may ask for."""
 
@@ -175,6 +191,7 @@ LINK_PATTERN = r'^https?://[^\s<>|"]+$'
 
 _PATTERN_MEANING = {
     DURATION_PATTERN: "a duration; write it like 30s, 2m, 1h or 1m30s",
+    WINDOW_PATTERN: "a duration like 30s, 10m or 2h, or never",
     DNS_LABEL_PATTERN: "a DNS-1123 label (lowercase letters, digits and '-', e.g. v2)",
     DNS_SUBDOMAIN_PATTERN: "a Kubernetes name (lowercase letters, digits, '-' and '.', "
     "starting and ending with a letter or digit)",

@@ -32,6 +32,7 @@ from rollout.model.base import (
     Host,
     IntervalDuration,
     ShortDuration,
+    WindowDuration,
     field_error,
     parse_duration,
     shorten,
@@ -277,22 +278,11 @@ class OnRegression(CamelModel):
     rollback: bool = Field(default=True, description="Route 100% back to stable at once.")
     target_autoscales: bool = Field(
         default=False,
-        description="The canary autoscales, so ejecting more than half its pods is safe.",
+        description="The canary autoscales by other means than a HorizontalPodAutoscaler, so "
+        "ejecting more than half its pods is safe; without it the preflight allows "
+        "maxEjectionPercent above 50 only when an HPA targets every canary Deployment.",
     )
     outlier_detection: OutlierDetection = Field(default_factory=OutlierDetection)
-
-    @field_validator("outlier_detection")
-    @classmethod
-    def _eject_half_unless_autoscaled(
-        cls, value: OutlierDetection, info: ValidationInfo
-    ) -> OutlierDetection:
-        if value.max_ejection_percent > 50 and not info.data.get("target_autoscales"):
-            raise field_error(
-                "maxEjectionPercent",
-                f"{value.max_ejection_percent} could eject every canary pod; above 50 "
-                "only with onRegression.targetAutoscales: true",
-            )
-        return value
 
 
 class SecretKeyRef(CamelModel):
@@ -364,7 +354,23 @@ class Preflight(CamelModel):
     )
 
 
-CommandName = Literal["promote", "promoteFull", "abort", "resume", "restart"]
+class ScaleDown(CamelModel):
+    """When the version a successful release replaced is scaled to zero."""
+
+    after: WindowDuration = Field(
+        default="10m",
+        description="How long after success the previous version's Deployments keep their "
+        "pods (the rollback window, at most 744h), or never: keep them.",
+    )
+
+
+class AfterSuccess(CamelModel):
+    """What happens to the previous version once the canary is the new stable."""
+
+    scale_down: ScaleDown = Field(default_factory=ScaleDown)
+
+
+CommandName = Literal["promote", "promoteFull", "abort", "resume", "restart", "undo"]
 
 
 class Command(CamelModel):
@@ -372,11 +378,18 @@ class Command(CamelModel):
 
     ``promote`` skips the rest of the current step, ``promoteFull`` goes to 100%,
     ``abort`` rolls back now, ``resume`` leaves any pause, ``restart`` runs a
-    finished rollout again for the same versions.
+    finished rollout again for the same versions, ``undo`` sends a succeeded
+    release's traffic back to the version it replaced (or to ``to``).
     """
 
     name: CommandName
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=COMMAND_ID_PATTERN)]
+    to: DnsLabel | None = Field(
+        default=None, description="undo: the subset to go back to (default: the previous)."
+    )
+    by: Annotated[str, Field(min_length=1, max_length=128, pattern=LINE_PATTERN)] | None = Field(
+        default=None, description="Who asked, and how (said in the release's thread)."
+    )
 
 
 class RolloutSpec(CamelModel):
@@ -402,6 +415,11 @@ class RolloutSpec(CamelModel):
     on_drift: Literal["revert", "pause"] = Field(
         default="revert",
         description="Weights edited by hand mid-rollout: put them back, or pause and leave them.",
+    )
+    after_success: AfterSuccess = Field(
+        default_factory=AfterSuccess,
+        description="The previous version after a successful release: scaled to zero after "
+        "a delay (the window in which rollout undo needs no scale-up).",
     )
     notifications: Notifications = Field(
         default_factory=Notifications,

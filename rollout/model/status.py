@@ -16,8 +16,12 @@ from pydantic import Field, field_validator, model_validator
 
 from rollout.model.base import CamelModel
 
-Phase = Literal["Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "RolledBack"})
+Phase = Literal[
+    "Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed", "Undoing", "Undone"
+]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "RolledBack", "Undone"})
+AFTER_SUCCESS_PHASES: frozenset[str] = frozenset({"Succeeded", "Undoing", "Undone"})
+"""A release that succeeded, and what an undo made of it."""
 
 Outcome = Literal["pass", "fail", "inconclusive"]
 MetricOutcome = Literal["pass", "fail", "nodata"]
@@ -260,6 +264,45 @@ class PendingEffect(CamelModel):
         )
 
 
+class RecordedDeployment(CamelModel):
+    """A Deployment of a version as it was before it was scaled down: enough to bring it
+    back exactly (its replicas, and the bounds of the HorizontalPodAutoscaler on it)."""
+
+    name: str
+    replicas: Annotated[int, Field(ge=0)]
+    autoscaler: str | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+
+
+class Previous(CamelModel):
+    """The version a successful release replaced, while it may still be brought back."""
+
+    subset: str
+    scale_down_at: datetime | None = Field(
+        default=None, description="When its Deployments go to zero; unset: never."
+    )
+    scaled_down: bool = False
+    deployments: list[RecordedDeployment] = Field(
+        default_factory=list, max_length=64, description="Their sizes before scale-down."
+    )
+    refused: str | None = Field(default=None, description="Why it was not scaled down.")
+
+
+class Undo(CamelModel):
+    """An undo of a succeeded release: traffic back to ``to`` from ``undone``."""
+
+    to: str
+    undone: str
+    by: str = ""
+    restore: list[RecordedDeployment] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The sizes ``to``'s Deployments are brought back to before traffic moves.",
+    )
+    requested_at: datetime
+
+
 class RolloutStatus(CamelModel):
     """What the controller has done; the engine's whole memory between calls."""
 
@@ -303,6 +346,10 @@ class RolloutStatus(CamelModel):
         default=None,
         description="What the preflight found and did not block on (e.g. plain text accepted).",
     )
+    previous: Previous | None = Field(
+        default=None, description="After success: the version replaced, and its scale-down."
+    )
+    undo: Undo | None = Field(default=None, description="The undo of this release, if any.")
     applied_spec: dict[str, Any] | None = Field(
         default=None,
         description="The spec the current run follows (the last one it accepted): while the "

@@ -33,6 +33,8 @@ EMOJI = {
     "rolled-back": ":rotating_light:",
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
+    "undoing": ":hourglass_flowing_sand:",
+    "undone": ":leftwards_arrow_with_hook:",
 }
 PICTURE_EVENTS = frozenset({"succeeded", "rolled-back"})
 """The events that end a release: each gets its picture in Slack and its series in JSON."""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from meshlab.kubeapi import KubeAPI
+from meshlab.kubeapi.deployments import DeploymentController
 from meshlab.prometheus import free_port
 from meshlab.seed import NS, seed_documents
 from rollout.analysis.prometheus import PrometheusSource
@@ -31,6 +32,7 @@ def _api_group(resource_key: str) -> tuple[str, str]:
 def run_controller_and_record() -> set[tuple[str, str, str]]:
     api = KubeAPI.start()
     api.audit.reads = True
+    pods = DeploymentController(api, ready_after_s=0.2).start()
     try:
         seed_documents(api)
         kubeconfig = api.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig", NS)
@@ -91,8 +93,12 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
             "probe",
             lambda d: {**d, "spec": {**d["spec"], "canarySubset": "v3", "command": None}},
         )
-        _wait(
-            lambda: status().get("canarySubset") == "v3" and status().get("phase") == "Progressing"
+        _wait(  # the step's clock starts once the mesh carries it, a reconcile later
+            lambda: (
+                status().get("canarySubset") == "v3"
+                and status().get("phase") == "Progressing"
+                and status().get("stepStartedAt") is not None
+            )
         )
         started = datetime.fromisoformat(str(status()["stepStartedAt"]))
         controller.queue.put((NS, "probe"), evaluation("fail", datetime.now(UTC), started))
@@ -104,6 +110,33 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
                 and status().get("outlierTightened") is True
             )
         )
+        # A release that succeeds: the old version scaled down (Deployments, HPAs), then undone.
+        api.store.update(
+            rollouts,
+            NS,
+            "probe",
+            lambda d: {
+                **d,
+                "spec": {
+                    **d["spec"],
+                    "canarySubset": "v2",
+                    "afterSuccess": {"scaleDown": {"after": "1s"}},
+                    "command": None,
+                },
+            },
+        )
+        _wait(
+            lambda: status().get("canarySubset") == "v2" and status().get("phase") == "Progressing"
+        )
+        command("promoteFull")
+
+        def scaled_down() -> bool:
+            previous = status().get("previous")
+            return isinstance(previous, dict) and previous.get("scaledDown") is True
+
+        _wait(scaled_down)
+        command("undo")
+        _wait(lambda: status().get("phase") == "Undone" and not status().get("outbox"))
         controller.stop()
         calls = set()
         for entry in api.audit.entries():
@@ -114,6 +147,7 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
             calls.add((group, resource, entry.verb))
         return calls
     finally:
+        pods.stop()
         api.stop()
 
 

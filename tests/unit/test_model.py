@@ -190,12 +190,6 @@ INVALID_SPECS = [
         id="check-max-below-min",
     ),
     pytest.param(
-        spec_with(onRegression={"outlierDetection": {"maxEjectionPercent": 100}}),
-        "spec.onRegression.outlierDetection.maxEjectionPercent",
-        "targetAutoscales",
-        id="eject-all-without-autoscaling",
-    ),
-    pytest.param(
         spec_with(onRegression={"outlierDetection": {"maxEjectionPercent": 101}}),
         "spec.onRegression.outlierDetection.maxEjectionPercent",
         "less than or equal to 100",
@@ -249,7 +243,9 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_autoscaling_target_may_eject_every_pod() -> None:
-    """maxEjectionPercent 100 is accepted once the spec says the canary autoscales."""
+    """maxEjectionPercent 100 is accepted once the spec says the canary autoscales (and
+    without it too: the preflight then looks for an HPA, tests/unit/test_preflight.py)."""
+    assert parse_spec(spec_with(onRegression={"outlierDetection": {"maxEjectionPercent": 100}}))
     spec = parse_spec(
         spec_with(
             onRegression={"targetAutoscales": True, "outlierDetection": {"maxEjectionPercent": 100}}

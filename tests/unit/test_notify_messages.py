@@ -127,3 +127,20 @@ def test_the_generic_webhook_keeps_the_text_as_it_is() -> None:
     assert payload["rollout"]["service"] == "inventory-service<!channel>"
     assert payload["id"] == "team-a/inventory<!channel>/u-1/r1.3.rolled-back"
     assert json.loads(json.dumps(payload)) == payload
+
+
+@pytest.mark.parametrize("who", ["alice via CLI", "<!channel> via CLI"])
+def test_an_undo_says_who_in_the_thread(who: str) -> None:
+    """The undo is a reply in the release's thread naming who asked, escaped like the rest."""
+    effect = PendingEffect(
+        id="r1.7.undone",
+        kind="notify",
+        run=1,
+        decision=7,
+        event="undone",
+        message=f"undone by {who}: v1 serves 100% again, v2 0%",
+    )
+    text = event_text(release(""), effect)
+    assert text.startswith(":leftwards_arrow_with_hook: ")
+    assert f"undone by {esc(who)}" in text
+    assert "<!" not in text

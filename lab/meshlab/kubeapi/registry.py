@@ -4,7 +4,7 @@ A :class:`ResourceType` is one plural of one group, served at one or more
 versions from the same storage (Istio's v1, v1beta1 and v1alpha3 are the same
 objects, as on a real cluster). ``default_types()`` registers what the
 controller uses: our CRD, Istio's networking and security kinds, Deployments,
-Secrets, ConfigMaps, Namespaces, Events and Leases.
+HorizontalPodAutoscalers, Secrets, ConfigMaps, Namespaces, Events and Leases.
 """
 
 from __future__ import annotations
@@ -142,6 +142,15 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
             status_subresource=True,
             scale_subresource=True,
             short_names=("deploy",),
+            categories=("all",),
+        ),
+        ResourceType(
+            "autoscaling",
+            ("v2",),
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            status_subresource=True,
+            short_names=("hpa",),
             categories=("all",),
         ),
         ResourceType("", ("v1",), "secrets", "Secret"),
