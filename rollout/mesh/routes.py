@@ -96,6 +96,18 @@ def _only_our_pair(route: Doc, target: Target) -> bool:
     )
 
 
+def _annotations_of(vs: Doc) -> dict[str, str]:
+    """The document's own annotations to write into (``metadata: null`` or
+    ``annotations: null`` included: both are valid YAML a person may write)."""
+    if not isinstance(vs.get("metadata"), dict):
+        vs["metadata"] = {}
+    metadata = vs["metadata"]
+    if not isinstance(metadata.get("annotations"), dict):
+        metadata["annotations"] = {}
+    annotations: dict[str, str] = metadata["annotations"]
+    return annotations
+
+
 def set_weights(vs: Doc, target: Target, canary_weight: int, drop_unused: bool = False) -> Doc:
     """Give the canary ``canary_weight`` percent of the pair's traffic on each managed route.
 
@@ -113,7 +125,7 @@ def set_weights(vs: Doc, target: Target, canary_weight: int, drop_unused: bool =
         if drop_unused:
             http[index]["route"] = _drop_zero_member(http[index]["route"], target)
     # What we set, so a later hand edit can be told apart from our own pending change.
-    annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations = _annotations_of(out)
     annotations[APPLIED_ANNOTATION] = f"{target.canary}={canary_weight}"
     return out
 
@@ -193,7 +205,7 @@ def set_header_route(vs: Doc, target: Target, header: str, value: str) -> Doc:
         route = _header_route(http[index], index, target, header, value)
         http.insert(index, route)
         added.append(route["name"])
-    annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations = _annotations_of(out)
     annotations[HEADER_ROUTES_ANNOTATION] = ",".join(sorted(added))
     return out
 

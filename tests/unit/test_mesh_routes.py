@@ -323,3 +323,15 @@ def test_a_users_route_named_like_ours_is_kept() -> None:
         "primary",
     ]
     assert remove_header_route(once) == vs
+
+
+@pytest.mark.parametrize("metadata", [None, {"name": "inventory-route", "annotations": None}])
+def test_null_metadata_or_annotations_take_our_annotation(metadata: Doc | None) -> None:
+    """``metadata: null`` and ``annotations: null`` are valid YAML a person may write
+    (the fuzz test found the first): the weights and our annotation are still set."""
+    target = Target(HOST, "v1", "v2", namespace="shop", routes=("primary",))
+    vs = {**seed_vs(), "metadata": metadata}
+    out = set_weights(vs, target, 25)
+    assert out["metadata"]["annotations"][APPLIED_ANNOTATION] == "v2=25"
+    out = set_header_route({**seed_vs(), "metadata": metadata}, target, "x-canary", "true")
+    assert out["metadata"]["annotations"]
