@@ -33,8 +33,10 @@ from rollout.kube.resources import EVENTS, ROLLOUTS
 
 GOOD, BAD = "team-good", "team-bad"
 HEALTHY = Counts(
-    requests=1000, errors=1, buckets=((25.0, 990.0), (50.0, 1000.0), (math.inf, 1000.0))
-)
+    requests=100_000,
+    errors=100,
+    buckets=((25.0, 99_000.0), (50.0, 100_000.0), (math.inf, 100_000.0)),
+)  # enough for the default judge to prove "fine for 100%" at once
 
 
 class SteadySource:
