@@ -33,7 +33,8 @@ from rollout.cli.args import (
 from rollout.cli.discover import (
     BadInput,
     current_stable,
-    find_virtual_service,
+    find_virtual_services,
+    listing,
     merged,
     restart_patch,
     start_spec,
@@ -44,7 +45,9 @@ from rollout.cli.kubectl import Ctx, connection, err, fail, out
 from rollout.cli.view import history_table, rollouts_table, status_panel
 from rollout.kube import KubeError, NotFound, RoutingClient
 from rollout.kube.resources import virtual_services
-from rollout.mesh import MeshError, Target, validate_pair
+from rollout.mesh import MeshError, Target
+from rollout.mesh.istio import Routing
+from rollout.mesh.routeset import validate_routing
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
 
 PLUGIN_GROUP = "meshrollout.cli"
@@ -158,13 +161,12 @@ def start(
     rollouts = ctx.rollouts()
     try:
         items, _ = ctx.kube.list(virtual_services(mesh.version), ns)
-        found = find_virtual_service(items, name, service, ns)
-        vs = found.virtual_service
+        found = find_virtual_services(items, name, service, ns)
         dr = mesh.find_destination_rule(ns, found.host)
-        stable_subset = stable or current_stable(vs, found.host, ns)
+        stable_subset = stable or current_stable(found.virtual_services, found.host, ns)
         found_spec = start_spec(
             found.host,
-            vs["metadata"]["name"],
+            found.names,
             dr["metadata"]["name"],
             stable_subset,
             version,
@@ -185,13 +187,16 @@ def start(
             patch["command"] = {"name": "restart", "id": uuid.uuid4().hex[:12]}
             spec = merged(existing.get("spec") or {}, patch)
         # What the resource will hold is what must be valid, kept fields included.
-        validate_pair(vs, dr, Target.of(parse_spec(spec), ns))
+        routing = Routing(tuple(found.virtual_services), dr)
+        validate_routing(routing, Target.of(parse_spec(spec), ns))
     except (BadInput, SpecError, MeshError) as error:
         fail(str(error))
     except NotFound as error:
         fail(str(error))
     except KubeError as error:
         fail(str(error), 1)
+    # Said before anything is written: every route to the service will move.
+    err.print(listing(found), highlight=False, markup=False, soft_wrap=True)
     for note in notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     try:

@@ -20,7 +20,7 @@ from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.workloads import Readiness
-from rollout.mesh.istio import MeshDocs
+from rollout.mesh.istio import Routing, sends_to
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 
@@ -99,34 +99,52 @@ class FakeRollouts:
 
 
 class FakeMesh:
-    """The VirtualService and DestinationRule of the fake cluster."""
+    """The VirtualServices and DestinationRule of the fake cluster.
+
+    A test makes a write fail with ``crashes.arm("mesh_update")`` (before any) or
+    ``crashes.arm("mesh_write:<name>")`` (just before that VirtualService's).
+    """
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
 
-    def find_virtual_service(self, namespace: str, host: str, name: str | None = None) -> Doc:
-        return self.cluster.get("VirtualService", name or "inventory-route")
+    def find_virtual_services(
+        self, namespace: str, host: str, names: Sequence[str] = ()
+    ) -> list[Doc]:
+        if names:
+            return [self.cluster.get("VirtualService", name) for name in names]
+        found = [
+            copy.deepcopy(doc)
+            for (kind, name), doc in sorted(self.cluster.objects.items())
+            if kind == "VirtualService" and sends_to(doc, host, namespace)
+        ]
+        if not found:
+            raise NotFound(f"no VirtualService routes to {host}")
+        return found
 
     def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc:
         return self.cluster.get("DestinationRule", name or "inventory-dr")
 
-    def update(
+    def update_all(
         self,
         namespace: str,
-        vs_name: str,
+        vs_names: Sequence[str],
         dr_name: str,
-        transform: Callable[[MeshDocs], MeshDocs],
-        current: MeshDocs | None = None,
-    ) -> MeshDocs:
+        transform: Callable[[Routing], Routing],
+        current: Routing | None = None,
+    ) -> Routing:
         self.cluster.crashes.check("mesh_update")
-        docs = MeshDocs(
-            self.cluster.get("VirtualService", vs_name),
+        docs = Routing(
+            tuple(self.cluster.get("VirtualService", name) for name in vs_names),
             self.cluster.get("DestinationRule", dr_name),
         )
         wanted = transform(docs)
-        return MeshDocs(
-            self.cluster.replace("VirtualService", wanted.virtual_service),
-            self.cluster.replace("DestinationRule", wanted.destination_rule),
+        written = []
+        for name, doc in zip(vs_names, wanted.virtual_services, strict=True):
+            self.cluster.crashes.check(f"mesh_write:{name}")
+            written.append(self.cluster.replace("VirtualService", doc))
+        return Routing(
+            tuple(written), self.cluster.replace("DestinationRule", wanted.destination_rule)
         )
 
 

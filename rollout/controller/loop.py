@@ -189,7 +189,7 @@ class Controller:
         for key, known in list(self.known.items()):
             located = known.result.located
             if key[0] == namespace and (
-                located is None or name in (located.vs_name, located.dr_name)
+                located is None or name in (*located.vs_names, located.dr_name)
             ):
                 self.queue.put(key)
 

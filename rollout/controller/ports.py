@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
-from rollout.mesh.istio import MeshDocs
+from rollout.mesh.istio import Routing
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 
@@ -31,20 +31,22 @@ class Rollouts(Protocol):
 
 
 class Mesh(Protocol):
-    """A service's VirtualService and DestinationRule."""
+    """A service's VirtualServices (every one that routes to it) and DestinationRule."""
 
-    def find_virtual_service(self, namespace: str, host: str, name: str | None = None) -> Doc: ...
+    def find_virtual_services(
+        self, namespace: str, host: str, names: Sequence[str] = ()
+    ) -> list[Doc]: ...
 
     def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc: ...
 
-    def update(
+    def update_all(
         self,
         namespace: str,
-        vs_name: str,
+        vs_names: Sequence[str],
         dr_name: str,
-        transform: Callable[[MeshDocs], MeshDocs],
-        current: MeshDocs | None = None,
-    ) -> MeshDocs: ...
+        transform: Callable[[Routing], Routing],
+        current: Routing | None = None,
+    ) -> Routing: ...
 
 
 class Workloads(Protocol):

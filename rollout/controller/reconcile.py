@@ -32,21 +32,21 @@ from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_for
 from rollout.engine.preflight import MtlsMode, mtls_findings, mtls_mode
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
-from rollout.mesh import (
-    MeshError,
-    Target,
-    apply_actions,
-    in_sync,
-    replaced_outlier_detection,
-    subset_version,
-    validate_pair,
-    weight_drift,
+from rollout.mesh import MeshError, Target, replaced_outlier_detection, subset_version
+from rollout.mesh.istio import Routing
+from rollout.mesh.routeset import (
+    apply_routing,
+    carried_weight,
+    drifted,
+    out_of_sync,
+    routing_in_sync,
+    validate_routing,
 )
-from rollout.mesh.istio import MeshDocs
 from rollout.model import (
     Condition,
     RolloutSpec,
     RolloutStatus,
+    RoutedVirtualService,
     SpecError,
     Verdict,
     parse_spec,
@@ -62,9 +62,9 @@ EVALUATION_FAILED = "EvaluationFailed"
 class Located:
     """Where a rollout's traffic is: its documents and the versions its subsets carry."""
 
-    vs_name: str
+    vs_names: tuple[str, ...]
     dr_name: str
-    docs: MeshDocs
+    routing: Routing
     stable_version: str
     canary_version: str
 
@@ -187,12 +187,14 @@ class Reconciler:
         located, problem = self._locate(namespace, spec, target)
         if located is None:
             return None, replace(seen, problem=problem, mesh_in_sync=False)
-        docs = located.docs
+        routing = located.routing
         wanted = desired_mesh(spec, status)
         seen = replace(
             seen,
-            drift=weight_drift(docs.virtual_service, target) and refused is None,
-            mesh_in_sync=in_sync(docs.virtual_service, docs.destination_rule, target, wanted),
+            # A hand edit of any of the VirtualServices is drift; the step's clock starts
+            # only when every one of them carries the step's weight.
+            drift=bool(drifted(routing, target)) and refused is None,
+            mesh_in_sync=routing_in_sync(routing, target, wanted),
             refused=refused,
         )
         if refused is None and starting(spec, status):
@@ -235,15 +237,18 @@ class Reconciler:
         self, namespace: str, spec: RolloutSpec, target: Target
     ) -> tuple[Located | None, str | None]:
         try:
-            vs = self.mesh.find_virtual_service(namespace, spec.service, spec.virtual_service)
+            found = self.mesh.find_virtual_services(
+                namespace, spec.service, spec.virtual_service_names
+            )
             dr = self.mesh.find_destination_rule(namespace, spec.service, spec.destination_rule)
-            validate_pair(vs, dr, target)
+            routing = Routing(tuple(found), dr)
+            validate_routing(routing, target)
         except (MeshError, NotFound, Invalid) as error:
             return None, str(error)
         located = Located(
-            vs["metadata"]["name"],
+            routing.names,
             dr["metadata"]["name"],
-            MeshDocs(vs, dr),
+            routing,
             subset_version(dr, spec.stable_subset) or spec.stable_subset,
             subset_version(dr, spec.canary_subset) or spec.canary_subset,
         )
@@ -255,14 +260,14 @@ class Reconciler:
         """Before the first weight change: is the canary ready, does the namespace require
         mutual TLS? Returns (ready, problem that blocks, warning that does not)."""
         readiness = self.workloads.subset_readiness(
-            namespace, located.docs.destination_rule, spec.canary_subset
+            namespace, located.routing.destination_rule, spec.canary_subset
         )
         mode = mtls_mode(spec.preflight.mtls, self.mtls_floor)
         if mode == "off":
             return readiness.ready, None, None
         report = self.workloads.mtls_report(
             namespace,
-            located.docs.destination_rule,
+            located.routing.destination_rule,
             (spec.stable_subset, spec.canary_subset),
         )
         problem, warning = mtls_findings(mode, spec.preflight.mtls, report)
@@ -277,14 +282,20 @@ class Reconciler:
         target: Target | None,
     ) -> RolloutStatus:
         status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
+        if located is not None and target is not None:
+            # Before the mesh moves: which VirtualServices already carry what this step asks.
+            status = self._with_routed(status, located.routing, target, decision.mesh)
         if status != old:
             self.fence.fence()
             obj = self.rollouts.write_status(obj, status.wire())
-        if located is not None and target is not None and decision.mesh:
-            docs = self._apply(obj, located, target, decision.mesh)
-            replaced = replaced_outlier_detection(docs.destination_rule, target.canary)
-            if replaced != status.replaced_outlier_detection and status.outlier_tightened:
-                status = status.model_copy(update={"replaced_outlier_detection": replaced})
+        if located is not None and target is not None:
+            routing = located.routing
+            if decision.mesh:
+                routing = self._apply(obj, located, target, decision.mesh)
+                replaced = replaced_outlier_detection(routing.destination_rule, target.canary)
+                if replaced != status.replaced_outlier_detection and status.outlier_tightened:
+                    status = status.model_copy(update={"replaced_outlier_detection": replaced})
+            status = self._with_routed(status, routing, target, decision.mesh)
         delivered = self._deliver(obj, status)
         thread = self.notifier.thread(obj)
         if thread is not None and thread != status.slack_thread_ts:
@@ -312,17 +323,32 @@ class Reconciler:
             )
         return status
 
+    @staticmethod
+    def _with_routed(
+        status: RolloutStatus, routing: Routing, target: Target, actions: list[MeshAction]
+    ) -> RolloutStatus:
+        """``status`` saying what each VirtualService carries and whether it is in step."""
+        behind = set(out_of_sync(routing, target, actions))
+        routed = [
+            RoutedVirtualService(
+                name=name, canary_weight=carried_weight(vs, target), in_step=name not in behind
+            )
+            for name, vs in zip(routing.names, routing.virtual_services, strict=True)
+        ]
+        if routed == status.virtual_services:
+            return status
+        return status.model_copy(update={"virtual_services": routed})
+
     def _apply(
         self, obj: Doc, located: Located, target: Target, actions: list[MeshAction]
-    ) -> MeshDocs:
-        def transform(docs: MeshDocs) -> MeshDocs:
+    ) -> Routing:
+        def transform(docs: Routing) -> Routing:
             self.fence.fence()
-            result = apply_actions(docs.virtual_service, docs.destination_rule, target, actions)
-            return MeshDocs(result.virtual_service, result.destination_rule)
+            return apply_routing(docs, target, actions).routing
 
         namespace = obj["metadata"]["namespace"]
-        return self.mesh.update(
-            namespace, located.vs_name, located.dr_name, transform, current=located.docs
+        return self.mesh.update_all(
+            namespace, located.vs_names, located.dr_name, transform, current=located.routing
         )
 
     def _deliver(self, obj: Doc, status: RolloutStatus) -> set[str]:

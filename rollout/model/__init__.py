@@ -45,6 +45,7 @@ from rollout.model.status import (
     PendingEffect,
     Phase,
     RolloutStatus,
+    RoutedVirtualService,
     Stage,
     Verdict,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "Problem",
     "RolloutSpec",
     "RolloutStatus",
+    "RoutedVirtualService",
     "SecretKeyRef",
     "SlackNotifications",
     "SpecError",

@@ -38,6 +38,7 @@ from rollout.model.base import (
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 MAX_ROUTES = 32
+MAX_VIRTUAL_SERVICES = 16
 MAX_CUSTOM_CHECKS = 10
 MAX_QUERY_LENGTH = 2048
 MAX_LINKS = 10
@@ -329,6 +330,14 @@ class RolloutSpec(CamelModel):
 
     service: Host
     virtual_service: DnsSubdomain | None = None
+    virtual_services: list[DnsSubdomain] = Field(
+        default_factory=list,
+        max_length=MAX_VIRTUAL_SERVICES,
+        description="Every VirtualService to move together (mesh and ingress; at most 16): "
+        "each must route traffic to the service, whatever its hosts and gateways. Unset: "
+        "virtualService, or else every VirtualService in the namespace that routes to the "
+        "service.",
+    )
     destination_rule: DnsSubdomain | None = None
     routes: list[Line] = Field(
         default_factory=list,
@@ -361,6 +370,25 @@ class RolloutSpec(CamelModel):
         if canary == info.data.get("stable_subset"):
             raise ValueError(f"is {canary!r}, the same as stableSubset; a canary needs its own")
         return canary
+
+    @field_validator("virtual_services")
+    @classmethod
+    def _virtual_services_once(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        if names and info.data.get("virtual_service"):
+            raise ValueError("name the VirtualServices here or in virtualService, not both")
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                raise field_error(f"[{i}]", f"VirtualService {name!r} is listed twice")
+            seen.add(name)
+        return names
+
+    @property
+    def virtual_service_names(self) -> list[str]:
+        """The VirtualServices named, in either field (empty: found by host)."""
+        return list(self.virtual_services) or (
+            [self.virtual_service] if self.virtual_service else []
+        )
 
     @field_validator("routes")
     @classmethod
