@@ -111,7 +111,7 @@ class LocalStack:
         self.listen_port, self.admin_port, self.metrics_port = free_port(), free_port(), free_port()
         self.prometheus: PrometheusServer | None = None
         self.traffic: TrafficGenerator | None = None
-        self._applied: tuple[str, str] = ("", "")
+        self._applied: tuple[str, ...] = ()
 
     # -- starting ------------------------------------------------------------------------
     def up(self) -> LocalStack:
@@ -217,21 +217,26 @@ class LocalStack:
         raise RuntimeError(f"{what} did not come up: see {self.workdir}")
 
     # -- following the documents ---------------------------------------------------------
-    def _documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _documents(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        """The mesh's VirtualService, the namespace's others (ingress ones), the rule."""
         assert self.api is not None
-        return (
-            self.api.get("networking.istio.io", "v1", "virtualservices", NS, "inventory-route"),
-            self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr"),
-        )
+        t = self.api.registry.find("networking.istio.io", "v1", "virtualservices")
+        assert t is not None
+        items, _ = self.api.store.list(t, NS, lambda _: True)
+        mesh = next(v for v in items if v["metadata"]["name"] == "inventory-route")
+        others = [v for v in items if v["metadata"]["name"] != "inventory-route"]
+        dr = self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
+        return mesh, others, dr
 
     def sync(self) -> bool:
         """Rewrite Envoy's routes and clusters if the documents changed; True if it did."""
-        vs, dr = self._documents()
-        versions = (vs["metadata"]["resourceVersion"], dr["metadata"]["resourceVersion"])
+        vs, others, dr = self._documents()
+        versions = tuple(d["metadata"]["resourceVersion"] for d in (vs, *others, dr))
         if versions == self._applied:
             return False
-        tag = f"{versions[0]}-{versions[1]}"
-        routes = envoyconf.discovery_response([envoyconf.route_configuration(vs, NS)], tag)
+        tag = "-".join(versions)
+        config = envoyconf.route_configuration(vs, NS, others)
+        routes = envoyconf.discovery_response([config], tag)
         clusters = envoyconf.discovery_response(envoyconf.clusters(dr, NS, self.backend_ports), tag)
         for name, doc in (("cds.json", clusters), ("rds.json", routes)):
             staged = self.xds / f".{name}.tmp"
@@ -272,8 +277,11 @@ class LocalStack:
             with urllib.request.urlopen(request, timeout=5):
                 pass
 
-    def envoy_weights(self) -> dict[str, int]:
-        """The canary weights as Envoy's live config has them (from its config dump)."""
+    def envoy_weights(
+        self, route_name: str = "primary", virtual_host: str = "mesh"
+    ) -> dict[str, int]:
+        """The weights of a route as Envoy's live config has them (from its config dump);
+        ``virtual_host`` is ``mesh`` or another VirtualService's name."""
         with urllib.request.urlopen(
             f"http://127.0.0.1:{self.admin_port}/config_dump?resource=dynamic_route_configs",
             timeout=5,
@@ -281,8 +289,8 @@ class LocalStack:
             dump = json.load(answer)
         for config in dump.get("configs", []):
             for host in config["route_config"]["virtual_hosts"]:
-                for route in host["routes"]:
-                    if route.get("name") == "primary":
+                for route in host["routes"] if host["name"] == virtual_host else []:
+                    if route.get("name") == route_name:
                         return {
                             c["name"].split("|")[-1]: int(c.get("weight", 0))
                             for c in route["route"]["weighted_clusters"]["clusters"]
