@@ -141,3 +141,21 @@ def test_a_virtual_service_that_cannot_be_moved_fails_the_rollout_untouched() ->
     assert w.status().phase == "Failed"
     assert f"VirtualService/{PUBLIC}.spec.http" in w.status().message
     assert all(kind == "Rollout" for kind, _, _ in w.cluster.writes)
+
+
+def test_status_shows_what_each_virtual_service_carries() -> None:
+    """`rollout status` lists every VirtualService with its weight, and which are moving."""
+    from rich.console import Console
+
+    from rollout.cli.view import status_panel
+
+    w = world()
+    w.run()
+    w.tick()
+    w.cluster.crashes.arm("mesh_update")
+    with pytest.raises(Crash):
+        w.run("pass")
+    console = Console(width=200, record=True)
+    console.print(status_panel(w.cluster.get("Rollout", "inventory")))
+    text = console.export_text()
+    assert "routes: inventory-public 5% (moving)   inventory-route 5% (moving)" in text
