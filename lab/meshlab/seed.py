@@ -157,3 +157,53 @@ def seed_ingress(api: KubeAPI, namespace: str = NS) -> None:
     t = api.registry.find("networking.istio.io", "v1", "virtualservices")
     assert t is not None
     api.store.create(t, namespace, ingress_virtual_service())
+
+
+def httproute_documents() -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
+    """The same story on the Gateway API: a Service per version (``inventory-v1``...) and
+    ``inventory-route``, an HTTPRoute whose parent is the ``inventory-service`` Service
+    (mesh, GAMMA), ``/healthz`` pinned to v1 and the main rule to ``inventory-v1``."""
+    services = [
+        (
+            ("", "v1", "services"),
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name},
+                "spec": {"selector": selector, "ports": [{"port": 8080, "name": "http"}]},
+            },
+        )
+        for name, selector in [
+            (SERVICE, {"app": "inventory"}),
+            *((f"inventory-{v}", {"app": "inventory", "version": v}) for v in VERSIONS),
+        ]
+    ]
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "inventory-route"},
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": SERVICE, "port": 8080}],
+            "rules": [
+                {
+                    "name": "healthz",
+                    "matches": [{"path": {"type": "Exact", "value": "/healthz"}}],
+                    "backendRefs": [{"name": "inventory-v1", "port": 8080}],
+                },
+                {
+                    "name": "primary",
+                    "backendRefs": [{"name": "inventory-v1", "port": 8080}],
+                    "timeouts": {"request": "5s"},
+                },
+            ],
+        },
+    }
+    return [*services, (("gateway.networking.k8s.io", "v1", "httproutes"), route)]
+
+
+def seed_httproute(api: KubeAPI, namespace: str = NS) -> None:
+    """Add the Gateway API's version of the story (:func:`httproute_documents`)."""
+    for (group, version, plural), body in httproute_documents():
+        t = api.registry.find(group, version, plural)
+        assert t is not None
+        api.store.create(t, namespace, body)

@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from meshlab import envoyconf
+from meshlab import envoyconf, envoygateway
 from meshlab.kubeapi import KubeAPI
 from meshlab.prometheus import PrometheusServer, free_port
-from meshlab.seed import NS, SERVICE, VERSIONS, seed_documents
+from meshlab.seed import NS, SERVICE, VERSIONS, seed_documents, seed_httproute
 from meshlab.traffic import TrafficGenerator
 
 QUICK = (
@@ -100,6 +100,9 @@ class LocalStack:
     with_controller: bool = True
     controller_args: tuple[str, ...] = ()
     api: KubeAPI | None = None
+    # "httproute": Envoy follows the Gateway API's HTTPRoute (meshlab.seed.seed_httproute)
+    # instead of the VirtualService; the controller does not drive HTTPRoutes yet (#18).
+    traffic_api: str = "virtualservice"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     backend_ports: dict[str, list[int]] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -126,6 +129,8 @@ class LocalStack:
         self.api = KubeAPI.start()
         self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", NS)
         seed_documents(self.api)
+        if self.traffic_api == "httproute":
+            seed_httproute(self.api)
         for version in VERSIONS:
             self.backend_ports[version] = [free_port(), free_port()]
             for i, port in enumerate(self.backend_ports[version]):
@@ -228,16 +233,42 @@ class LocalStack:
         dr = self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
         return mesh, others, dr
 
+    def _gateway_config(self) -> tuple[tuple[str, ...], dict[str, Any], list[dict[str, Any]]]:
+        """The HTTPRoute's versions, routes and clusters (version Services → backends)."""
+        assert self.api is not None
+        route = self.api.get("gateway.networking.k8s.io", "v1", "httproutes", NS, "inventory-route")
+        t = self.api.registry.find("networking.istio.io", "v1", "destinationrules")
+        assert t is not None
+        rules, _ = self.api.store.list(t, NS, lambda _: True)
+        versions = {f"inventory-{v}": v for v in VERSIONS}
+        stamp = (
+            route["metadata"]["resourceVersion"],
+            *(r["metadata"]["resourceVersion"] for r in rules),
+        )
+        return (
+            stamp,
+            envoygateway.route_configuration(route, NS, versions),
+            envoygateway.clusters(versions, NS, self.backend_ports, rules),
+        )
+
     def sync(self) -> bool:
         """Rewrite Envoy's routes and clusters if the documents changed; True if it did."""
+        if self.traffic_api == "httproute":
+            stamp, config, cluster_list = self._gateway_config()
+            return self._write_xds(stamp, config, cluster_list)
         vs, others, dr = self._documents()
         versions = tuple(d["metadata"]["resourceVersion"] for d in (vs, *others, dr))
+        config = envoyconf.route_configuration(vs, NS, others)
+        return self._write_xds(versions, config, envoyconf.clusters(dr, NS, self.backend_ports))
+
+    def _write_xds(
+        self, versions: tuple[str, ...], config: dict[str, Any], cluster_list: list[dict[str, Any]]
+    ) -> bool:
         if versions == self._applied:
             return False
         tag = "-".join(versions)
-        config = envoyconf.route_configuration(vs, NS, others)
         routes = envoyconf.discovery_response([config], tag)
-        clusters = envoyconf.discovery_response(envoyconf.clusters(dr, NS, self.backend_ports), tag)
+        clusters = envoyconf.discovery_response(cluster_list, tag)
         for name, doc in (("cds.json", clusters), ("rds.json", routes)):
             staged = self.xds / f".{name}.tmp"
             staged.write_text(json.dumps(doc))
