@@ -43,6 +43,7 @@ from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
 from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
 from rollout.mesh import service_name
+from rollout.mesh.istio import sends_to
 from rollout.model import parse_duration
 
 log = structlog.get_logger("meshrollout.controller")
@@ -187,9 +188,17 @@ class Controller:
     def _on_mesh(self, _kind: str, obj: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         for key, known in list(self.known.items()):
-            located = known.result.located
+            located, spec = known.result.located, known.result.spec
             if key[0] == namespace and (
-                located is None or name in (*located.vs_names, located.dr_name)
+                located is None
+                or name in (*located.vs_names, located.dr_name)
+                # A spec that names no VirtualService moves every one routing to its
+                # service: a new one (an ingress added mid-run) joins at once.
+                or (
+                    spec is not None
+                    and not spec.virtual_service_names
+                    and sends_to(obj, spec.service, namespace)
+                )
             ):
                 self.queue.put(key)
 

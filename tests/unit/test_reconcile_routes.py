@@ -159,3 +159,40 @@ def test_status_shows_what_each_virtual_service_carries() -> None:
     console.print(status_panel(w.cluster.get("Rollout", "inventory")))
     text = console.export_text()
     assert "routes: inventory-public 5% (moving)   inventory-route 5% (moving)" in text
+
+
+def test_a_virtual_service_added_mid_run_joins_at_once() -> None:
+    """Unnamed spec: an ingress VirtualService created mid-rollout is reconciled on its watch
+    event (not at the next resync) and carries the step's weight; another service's is
+    ignored."""
+    from rollout.controller.loop import Controller
+    from rollout.controller.settings import Settings
+    from tests.unit.test_controller import FakeSource
+
+    w = World()
+    controller = Controller(
+        Settings(leader_election=False, metrics_port=0),
+        w.reconciler,
+        FakeSource(),
+        clock=lambda: w.now,
+    )
+
+    def drain() -> None:
+        while controller.work_once():
+            pass
+
+    controller.queue.put(("shop", "inventory"))
+    drain()
+    controller.queue.put(("shop", "inventory"))  # the watch on what it wrote
+    drain()
+    started = w.status().step_started_at
+    assert started is not None
+    added = w.cluster.put("VirtualService", ingress())
+    controller._on_mesh("virtualservices", added)  # the watch event
+    drain()
+    assert public(w) == [("v1", 95), ("v2", 5)]
+    assert [v.name for v in w.status().virtual_services] == [PUBLIC, "inventory-route"]
+    unrelated = ingress(name="cart-public")
+    unrelated["spec"]["http"] = [{"route": [{"destination": {"host": "cart"}}]}]
+    controller._on_mesh("virtualservices", w.cluster.put("VirtualService", unrelated))
+    assert not controller.work_once()  # another service's: nothing to do
