@@ -38,7 +38,7 @@ class Run:
     def turn(self, outcome: str | None = None) -> None:
         verdict = None
         if outcome is not None:
-            verdict = Verdict(outcome=outcome, at=self.now, canary_requests=1000)  # type: ignore[arg-type]
+            verdict = Verdict(outcome=outcome, at=self.now, canary_requests=1000)
         seen = Observed(
             verdict=verdict,
             generation=1,
