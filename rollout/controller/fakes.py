@@ -20,6 +20,7 @@ from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.workloads import Readiness
+from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView, find_host_rule
 from rollout.mesh.istio import Routing, sends_to
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
@@ -70,6 +71,11 @@ class FakeCluster:
         if (kind, name) not in self.objects:
             raise NotFound(f"{kind} {name} not found")
         return copy.deepcopy(self.objects[(kind, name)])
+
+    def delete(self, kind: str, name: str) -> None:
+        self.get(kind, name)
+        self.writes.append((kind, name, {}))
+        del self.objects[(kind, name)]
 
     def replace(self, kind: str, doc: Doc) -> Doc:
         current = self.get(kind, doc["metadata"]["name"])
@@ -146,6 +152,44 @@ class FakeMesh:
         return Routing(
             tuple(written), self.cluster.replace("DestinationRule", wanted.destination_rule)
         )
+
+
+class FakeGateways:
+    """The HTTPRoute, Services and host rules of the fake cluster."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+
+    def read(self, namespace: str, route: str, canary_service: str) -> GatewayView:
+        services = {
+            name: dict((doc.get("spec") or {}).get("selector") or {})
+            for (kind, name), doc in self.cluster.objects.items()
+            if kind == "Service"
+        }
+        rules = [d for (k, _), d in self.cluster.objects.items() if k == "DestinationRule"]
+        rule = find_host_rule(copy.deepcopy(rules), canary_service, namespace)
+        return GatewayView(GatewayDocs(self.cluster.get("HTTPRoute", route), rule), services)
+
+    def update(
+        self,
+        namespace: str,
+        route: str,
+        canary_service: str,
+        transform: Callable[[GatewayDocs], GatewayResult],
+        current: GatewayDocs | None = None,
+    ) -> GatewayDocs:
+        self.cluster.crashes.check("mesh_update")
+        docs = self.read(namespace, route, canary_service).docs
+        result = transform(docs)
+        written = self.cluster.replace("HTTPRoute", result.docs.route)
+        rule = result.docs.host_rule
+        if result.rule_write == "delete" and docs.host_rule is not None:
+            self.cluster.delete("DestinationRule", docs.host_rule["metadata"]["name"])
+        elif result.rule_write == "create" and rule is not None:
+            rule = self.cluster.put("DestinationRule", rule)
+        elif result.rule_write == "patch" and rule is not None:
+            rule = self.cluster.replace("DestinationRule", rule)
+        return GatewayDocs(written, rule)
 
 
 @dataclass

@@ -42,8 +42,7 @@ from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
 from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
-from rollout.mesh import service_name
-from rollout.mesh.istio import sends_to
+from rollout.mesh import sends_to, service_name
 from rollout.model import parse_duration
 
 log = structlog.get_logger("meshrollout.controller")
@@ -189,17 +188,12 @@ class Controller:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         for key, known in list(self.known.items()):
             located, spec = known.result.located, known.result.spec
-            if key[0] == namespace and (
-                located is None
-                or name in (*located.vs_names, located.dr_name)
-                # A spec that names no VirtualService moves every one routing to its
-                # service: a new one (an ingress added mid-run) joins at once.
-                or (
-                    spec is not None
-                    and not spec.virtual_service_names
-                    and sends_to(obj, spec.service, namespace)
-                )
-            ):
+            # Unnamed VirtualServices: a new one routing to the service joins at once.
+            joins = (
+                spec and not spec.virtual_service_names and sends_to(obj, spec.service, namespace)
+            )
+            ours = located is None or name in (*located.vs_names, located.dr_name)
+            if key[0] == namespace and (ours or joins):
                 self.queue.put(key)
 
     def _on_leading(self) -> None:
@@ -304,6 +298,8 @@ class Controller:
             requests_metric=spec.analysis.requests_metric,
             latency_metric=spec.analysis.latency_metric,
             checks=checks,
+            reporter=spec.http_route.reporter if spec.http_route else "destination",
+            split_by="service" if located.gateway is not None else "version",
         )
 
     # -- the worker --------------------------------------------------------------------
@@ -356,6 +352,8 @@ class Controller:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
             self.backoff.succeeded(key)
             self.queue.release(key)
+            if result is not None and result.wrote_gateway:
+                self.queue.put(key)  # no watch on HTTPRoutes (their CRD may be missing)
 
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:

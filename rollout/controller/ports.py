@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
+from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView
 from rollout.mesh.istio import Routing
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
@@ -47,6 +48,24 @@ class Mesh(Protocol):
         transform: Callable[[Routing], Routing],
         current: Routing | None = None,
     ) -> Routing: ...
+
+
+class Gateways(Protocol):
+    """An HTTPRoute, the namespace's Services, and the canary Service's host rule."""
+
+    def read(self, namespace: str, route: str, canary_service: str) -> GatewayView: ...
+
+    def update(
+        self,
+        namespace: str,
+        route: str,
+        canary_service: str,
+        transform: Callable[[GatewayDocs], GatewayResult],
+        current: GatewayDocs | None = None,
+    ) -> GatewayDocs:
+        """Apply ``transform``, write the route and create/patch/delete the host rule as it
+        says; on 409 read again and start over."""
+        ...
 
 
 class Workloads(Protocol):

@@ -26,13 +26,17 @@ from typing import Any
 
 from rollout.actions import MeshAction
 from rollout.analysis.judges import Evaluation, judge
-from rollout.controller.ports import Events, Fence, Mesh, Notifier, Rollouts, Workloads
+from rollout.controller import gateways
+from rollout.controller.ports import Events, Fence, Gateways, Mesh, Notifier, Rollouts, Workloads
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
 from rollout.engine.preflight import MtlsMode, mtls_findings, mtls_mode
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
 from rollout.mesh import MeshError, Target, replaced_outlier_detection, subset_version
+from rollout.mesh.gateway import gateway_drift, gateway_in_sync
+from rollout.mesh.gatewayapi import GatewayView
+from rollout.mesh.httproute import Backends
 from rollout.mesh.istio import Routing
 from rollout.mesh.routeset import (
     apply_routing,
@@ -67,6 +71,10 @@ class Located:
     routing: Routing
     stable_version: str
     canary_version: str
+    # An HTTPRoute rollout: its documents (``routing`` then holds no VirtualService, and a
+    # rule describing the version Services' pods for the preflight); versions are Services.
+    gateway: GatewayView | None = None
+    backends: Backends | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class Result:
     located: Located | None
     verdict: Verdict | None = None  # the judge's, when this reconcile brought an evaluation
     evaluation_failure: str | None = None  # the judge raised (type and place, no text)
+    wrote_gateway: bool = False  # an HTTPRoute or host rule written (no watch on them)
 
 
 class Reconciler:
@@ -94,11 +103,14 @@ class Reconciler:
         clock: Callable[[], datetime],
         mtls_floor: MtlsMode = "off",
         scrape_interval_s: float = 15.0,
+        gateways: Gateways | None = None,
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
         self.events, self.notifier, self.fence, self.clock = events, notifier, fence, clock
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
+        self.gateways = gateways  # the Gateway API's documents, for specs with httpRoute
+        self._wrote_gateway = False
 
     def reconcile(
         self, namespace: str, name: str, evaluation: Evaluation | None = None
@@ -151,8 +163,9 @@ class Reconciler:
         decision = decide(spec, status, now, seen)
         decision = self._failure_conditions(decision, seen.verdict is not None, judge_failure, now)
         # apply, write
+        self._wrote_gateway = False
         new_status = self._commit(obj, status, decision, located, target)
-        return Result(spec, new_status, located, seen.verdict, judge_failure)
+        return Result(spec, new_status, located, seen.verdict, judge_failure, self._wrote_gateway)
 
     @staticmethod
     def _failure_conditions(
@@ -187,16 +200,17 @@ class Reconciler:
         located, problem = self._locate(namespace, spec, target)
         if located is None:
             return None, replace(seen, problem=problem, mesh_in_sync=False)
-        routing = located.routing
+        routing, view = located.routing, located.gateway
         wanted = desired_mesh(spec, status)
-        seen = replace(
-            seen,
+        if view is not None:
+            b = gateways.backends(spec, namespace)
+            drift = gateway_drift(view.docs, b)
+            synced = gateway_in_sync(view.docs, b, wanted)
+        else:
             # A hand edit of any of the VirtualServices is drift; the step's clock starts
             # only when every one of them carries the step's weight.
-            drift=bool(drifted(routing, target)) and refused is None,
-            mesh_in_sync=routing_in_sync(routing, target, wanted),
-            refused=refused,
-        )
+            drift, synced = bool(drifted(routing, target)), routing_in_sync(routing, target, wanted)
+        seen = replace(seen, drift=drift and refused is None, mesh_in_sync=synced, refused=refused)
         if refused is None and starting(spec, status):
             ready, problem, warning = self._preflight(namespace, spec, located)
             seen = replace(seen, canary_ready=ready, problem=problem, warning=warning)
@@ -236,6 +250,13 @@ class Reconciler:
     def _locate(
         self, namespace: str, spec: RolloutSpec, target: Target
     ) -> tuple[Located | None, str | None]:
+        if spec.http_route is not None:
+            view, problem = gateways.locate(self.gateways, namespace, spec)
+            if view is None:
+                return None, problem
+            b = gateways.backends(spec, namespace)
+            pods = Routing((), gateways.pods_rule(spec, view))
+            return Located((), "", pods, b.stable, b.canary, view, b), None
         try:
             found = self.mesh.find_virtual_services(
                 namespace, spec.service, spec.virtual_service_names
@@ -288,7 +309,13 @@ class Reconciler:
         if status != old:
             self.fence.fence()
             obj = self.rollouts.write_status(obj, status.wire())
-        if located is not None and target is not None:
+        if located is not None and located.gateway is not None and located.backends:
+            namespace = obj["metadata"]["namespace"]
+            self._wrote_gateway = gateways.apply(
+                self.gateways, self.fence, namespace, located.gateway, located.backends,
+                decision.mesh,
+            )  # fmt: skip
+        elif located is not None and target is not None:
             routing = located.routing
             if decision.mesh:
                 routing = self._apply(obj, located, target, decision.mesh)

@@ -29,6 +29,7 @@ from rollout.kube import (
     Watcher,
     WorkloadClient,
 )
+from rollout.kube.gateway import GatewayClient
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.kube.secrets import KubeSecrets
 from rollout.notify import ChannelFactory, QueueNotifier
@@ -103,6 +104,7 @@ def connect(
         clock,
         mtls_floor=s.mtls_preflight,
         scrape_interval_s=s.scrape_interval_s,
+        gateways=GatewayClient(kube, routing),
     )
     watches = KubeWatches(kube, routing.version, s.watch_timeout_s)
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)

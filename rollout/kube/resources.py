@@ -17,6 +17,9 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments")
 SECRETS = Resource("", "v1", "secrets")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 EVENTS = Resource("events.k8s.io", "v1", "events")
+GATEWAY = "gateway.networking.k8s.io"
+HTTPROUTES = Resource(GATEWAY, "v1", "httproutes")
+SERVICES = Resource("", "v1", "services")
 
 
 def virtual_services(version: str) -> Resource:
@@ -47,6 +50,11 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         (NETWORKING, "destinationrules", "list"),
         (NETWORKING, "destinationrules", "watch"),
         (NETWORKING, "destinationrules", "patch"),
+        (NETWORKING, "destinationrules", "create"),
+        (NETWORKING, "destinationrules", "delete"),
+        (GATEWAY, "httproutes", "get"),
+        (GATEWAY, "httproutes", "patch"),
+        ("", "services", "list"),
         (SECURITY, "peerauthentications", "list"),
         ("apps", "deployments", "list"),
         ("events.k8s.io", "events", "create"),

@@ -5,16 +5,16 @@ The engine speaks in mesh actions (``SetWeights``, ``SetHeaderRoute``,
 ``SetOutlierDetection``) and does not know which traffic API carries them; this module
 maps each onto the HTTPRoute transforms (``httproute``) and the host rule
 (``hostrule``). The host rule may have to be created or deleted, so the result says
-which write it needs. Pure; not wired into the controller yet (issue #18).
+which write it needs. Pure; the reconciler calls it for a spec with ``httpRoute``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rollout.actions import Action, SetHeaderRoute, SetOutlierDetection, SetWeights
+from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, RuleWrite
 from rollout.mesh.hostrule import restore_host, tighten_host
 from rollout.mesh.httproute import (
     Backends,
@@ -25,25 +25,6 @@ from rollout.mesh.httproute import (
 )
 
 Doc = dict[str, Any]
-RuleWrite = Literal["create", "patch", "delete"]
-
-
-@dataclass(frozen=True)
-class GatewayDocs:
-    """The HTTPRoute a rollout moves, and the DestinationRule for its canary Service's host
-    (None: there is none)."""
-
-    route: Doc
-    host_rule: Doc | None = None
-
-
-@dataclass(frozen=True)
-class GatewayResult:
-    """The documents after the actions, and the writes they need."""
-
-    docs: GatewayDocs
-    route_changed: bool
-    rule_write: RuleWrite | None
 
 
 def apply_gateway(docs: GatewayDocs, b: Backends, actions: Iterable[Action]) -> GatewayResult:
@@ -79,11 +60,4 @@ def gateway_drift(docs: GatewayDocs, b: Backends) -> bool:
     return weight_drift(docs.route, b)
 
 
-__all__ = [
-    "GatewayDocs",
-    "GatewayResult",
-    "RuleWrite",
-    "apply_gateway",
-    "gateway_drift",
-    "gateway_in_sync",
-]
+__all__ = ["apply_gateway", "gateway_drift", "gateway_in_sync"]

@@ -17,29 +17,17 @@ import copy
 import json
 from typing import Any
 
-from rollout.mesh.istio import NETWORKING, same_host
+from rollout.mesh.gatewayapi import CREATED_LABEL, ours
+from rollout.mesh.istio import NETWORKING
 
 Doc = dict[str, Any]
 REPLACED_ANNOTATION = "meshrollout.dev/replaced-outlier-detection"
-CREATED_LABEL = "meshrollout.dev/created-for"
 _NOTHING = "none"  # saved when the user's rule had no outlier detection of its own
 
 
 def rule_name(service: str) -> str:
     """The name of the DestinationRule this controller creates for ``service``."""
     return f"{service}-meshrollout-outlier"[:253]
-
-
-def ours(dr: Doc) -> bool:
-    """A rule this controller created (and so deletes when it restores)."""
-    return CREATED_LABEL in ((dr.get("metadata") or {}).get("labels") or {})
-
-
-def find_host_rule(rules: list[Doc], service: str, namespace: str) -> Doc | None:
-    """The DestinationRule for the Service host (without subsets' say), if any: ours first,
-    else the user's."""
-    found = [r for r in rules if same_host((r.get("spec") or {}).get("host"), service, namespace)]
-    return next((r for r in found if ours(r)), None) or next(iter(found), None)
 
 
 def tighten_host(dr: Doc | None, service: str, namespace: str, settings: dict[str, Any]) -> Doc:
@@ -96,12 +84,4 @@ def restore_host(dr: Doc) -> Doc | None:
     return out
 
 
-__all__ = [
-    "CREATED_LABEL",
-    "REPLACED_ANNOTATION",
-    "find_host_rule",
-    "ours",
-    "restore_host",
-    "rule_name",
-    "tighten_host",
-]
+__all__ = ["REPLACED_ANNOTATION", "restore_host", "rule_name", "tighten_host"]

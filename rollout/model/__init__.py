@@ -49,6 +49,7 @@ from rollout.model.status import (
     Stage,
     Verdict,
 )
+from rollout.model.traffic import HttpRouteTarget
 
 GROUP = "meshrollout.dev"
 VERSION = "v1alpha1"
@@ -95,6 +96,7 @@ __all__ = [
     "Evidence",
     "HeaderRoute",
     "HistoryEntry",
+    "HttpRouteTarget",
     "LogLikelihoods",
     "MetricVerdict",
     "Notifications",

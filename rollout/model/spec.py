@@ -8,7 +8,7 @@ Read by the engine, the strategies, the CLI (which writes it) and the controller
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -35,6 +35,7 @@ from rollout.model.base import (
     parse_duration,
     shorten,
 )
+from rollout.model.traffic import HttpRouteTarget, one_way
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 MAX_ROUTES = 32
@@ -333,12 +334,15 @@ class RolloutSpec(CamelModel):
     virtual_services: list[DnsSubdomain] = Field(
         default_factory=list,
         max_length=MAX_VIRTUAL_SERVICES,
-        description="Every VirtualService to move together (mesh and ingress; at most 16): "
-        "each must route traffic to the service, whatever its hosts and gateways. Unset: "
-        "virtualService, or else every VirtualService in the namespace that routes to the "
-        "service.",
+        description="VirtualServices moved together (mesh, ingress; at most 16); unset: "
+        "virtualService, else every one whose routes send traffic to the service.",
     )
     destination_rule: DnsSubdomain | None = None
+    http_route: HttpRouteTarget | None = Field(
+        default=None,
+        description="An HTTPRoute's backend Services instead of VirtualServices (the "
+        "subsets then name the versions).",
+    )
     routes: list[Line] = Field(
         default_factory=list,
         max_length=MAX_ROUTES,
@@ -371,24 +375,16 @@ class RolloutSpec(CamelModel):
             raise ValueError(f"is {canary!r}, the same as stableSubset; a canary needs its own")
         return canary
 
-    @field_validator("virtual_services")
+    @field_validator("virtual_services", "http_route")
     @classmethod
-    def _virtual_services_once(cls, names: list[str], info: ValidationInfo) -> list[str]:
-        if names and info.data.get("virtual_service"):
-            raise ValueError("name the VirtualServices here or in virtualService, not both")
-        seen: set[str] = set()
-        for i, name in enumerate(names):
-            if name in seen:
-                raise field_error(f"[{i}]", f"VirtualService {name!r} is listed twice")
-            seen.add(name)
-        return names
+    def _one_way_to_name_the_traffic(cls, value: Any, info: ValidationInfo) -> Any:
+        return one_way(value, info.field_name, info.data)
 
     @property
     def virtual_service_names(self) -> list[str]:
         """The VirtualServices named, in either field (empty: found by host)."""
-        return list(self.virtual_services) or (
-            [self.virtual_service] if self.virtual_service else []
-        )
+        single = [self.virtual_service] if self.virtual_service else []
+        return list(self.virtual_services) or single
 
     @field_validator("routes")
     @classmethod

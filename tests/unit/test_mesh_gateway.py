@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from rollout.actions import SetOutlierDetection
 from rollout.engine import Observed, decide, desired_mesh
-from rollout.mesh.gateway import GatewayDocs, apply_gateway, gateway_drift, gateway_in_sync
+from rollout.mesh.gateway import apply_gateway, gateway_drift, gateway_in_sync
+from rollout.mesh.gatewayapi import GatewayDocs
 from rollout.mesh.httproute import Backends
 from rollout.model import RolloutStatus, Verdict, parse_spec
 from tests.unit.test_mesh_httproute import busy_route, refs_of

@@ -6,13 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from rollout.mesh.hostrule import (
-    CREATED_LABEL,
-    find_host_rule,
-    ours,
-    restore_host,
-    tighten_host,
-)
+from rollout.mesh.gatewayapi import CREATED_LABEL, find_host_rule, ours
+from rollout.mesh.hostrule import restore_host, tighten_host
 from rollout.model import OnRegression
 
 Doc = dict[str, Any]
