@@ -201,9 +201,18 @@ def httproute_documents() -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
     return [*services, (("gateway.networking.k8s.io", "v1", "httproutes"), route)]
 
 
-def seed_httproute(api: KubeAPI, namespace: str = NS) -> None:
-    """Add the Gateway API's version of the story (:func:`httproute_documents`)."""
+def seed_httproute(api: KubeAPI, namespace: str = NS, only: bool = False) -> None:
+    """Add the Gateway API's version of the story (:func:`httproute_documents`); ``only``:
+    instead of the VirtualService and DestinationRule (the same story told once)."""
     for (group, version, plural), body in httproute_documents():
         t = api.registry.find(group, version, plural)
         assert t is not None
         api.store.create(t, namespace, body)
+    if only:
+        for plural, name in (
+            ("virtualservices", "inventory-route"),
+            ("destinationrules", "inventory-dr"),
+        ):
+            t = api.registry.find("networking.istio.io", "v1", plural)
+            assert t is not None
+            api.store.delete(t, namespace, name)

@@ -100,8 +100,8 @@ class LocalStack:
     with_controller: bool = True
     controller_args: tuple[str, ...] = ()
     api: KubeAPI | None = None
-    # "httproute": Envoy follows the Gateway API's HTTPRoute (meshlab.seed.seed_httproute)
-    # instead of the VirtualService; the controller does not drive HTTPRoutes yet (#18).
+    # "httproute": the story on the Gateway API (meshlab.seed.seed_httproute) instead of
+    # the VirtualService: Envoy follows the HTTPRoute and its Services' host rules.
     traffic_api: str = "virtualservice"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     backend_ports: dict[str, list[int]] = field(default_factory=dict)
@@ -130,7 +130,7 @@ class LocalStack:
         self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", NS)
         seed_documents(self.api)
         if self.traffic_api == "httproute":
-            seed_httproute(self.api)
+            seed_httproute(self.api, only=True)
         for version in VERSIONS:
             self.backend_ports[version] = [free_port(), free_port()]
             for i, port in enumerate(self.backend_ports[version]):

@@ -22,6 +22,10 @@ class BadInput(Exception):
     """Input the CLI cannot act on; nothing has been written."""
 
 
+class NothingRoutes(BadInput):
+    """No VirtualService routes what NAME means (an HTTPRoute may)."""
+
+
 @dataclass(frozen=True)
 class Found:
     """Every VirtualService that sends traffic to the service, and the service's host."""
@@ -75,7 +79,7 @@ def find_virtual_services(
     else:
         candidates = _candidates(items, name, namespace)
         if not candidates:
-            raise BadInput(f"no VirtualService routes {name}")
+            raise NothingRoutes(f"no VirtualService routes {name}")
         services: dict[str, list[str]] = {}
         for h, vs_name in candidates:
             services.setdefault(qualify(h, namespace), [])
@@ -237,8 +241,9 @@ def restart_patch(old: Doc, spec: Doc, flags: dict[str, Any]) -> tuple[Doc, list
     (SLOs, custom checks, notifications, ...) are left as they are.
     """
     patch: Doc = {k: v for k, v in spec.items() if k not in ("strategy", "analysis")}
-    if "virtualServices" in spec and old.get("virtualService"):
-        patch["virtualService"] = None  # one field names them now (both is refused)
+    for field in ("virtualService", "virtualServices", "destinationRule", "httpRoute"):
+        if field not in spec and old.get(field):
+            patch[field] = None  # what names the traffic now is what start found
     notes: list[str] = []
     for section, alias, flag in OWNED_FIELDS:
         given = flags.get(flag)

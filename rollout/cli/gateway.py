@@ -4,7 +4,7 @@ Pure, like ``discover``: the HTTPRoute whose parent is the Service NAME or NAME-
 (mesh, GAMMA) or that is named NAME or NAME-route; the canary backend Service
 NAME-VERSION unless named; the stable one, the Service serving the whole catch-all rule
 today unless named. Every refusal is a :class:`~rollout.cli.discover.BadInput`. Not
-wired into ``start`` yet (issue #18): the controller does not drive HTTPRoutes.
+used by ``start`` when no VirtualService routes NAME.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from rollout.cli.discover import BadInput
 from rollout.mesh.httproute import parent_services, weight_of
+from rollout.mesh.istio import VERSION_LABELS
 
 Doc = dict[str, Any]
 
@@ -74,7 +75,10 @@ def find_http_route(
         or _name(r) in (name, f"{name}-route")
     ]
     if not found:
-        raise BadInput(f"no HTTPRoute has the Service {name} or {name}-service as its parent")
+        raise BadInput(
+            f"no VirtualService routes {name}, and no HTTPRoute has the Service {name} or "
+            f"{name}-service as its parent"
+        )
     if len(found) > 1:
         names = ", ".join(_name(r) for r in found)
         raise BadInput(f"several HTTPRoutes match {name}: {names}; name one")
@@ -91,4 +95,33 @@ def find_http_route(
     return FoundRoute(route, stable_service, canary_service)
 
 
-__all__ = ["FoundRoute", "current_stable_service", "find_http_route"]
+def version_of(selector: dict[str, str], service: str, name: str) -> str:
+    """The version a Service's pods carry (its selector's version label), else what its
+    name says after NAME- (``inventory-v1`` → ``v1``)."""
+    found = next((selector[k] for k in VERSION_LABELS if selector.get(k)), None)
+    return found or service.removeprefix(f"{name}-")
+
+
+def http_route_spec(
+    found: FoundRoute, services: dict[str, dict[str, str]], name: str, version: str, ns: str
+) -> tuple[Doc, str]:
+    """The spec ``start`` writes for an HTTPRoute, and what it says before writing."""
+    parents = parent_services(found.route, ns)
+    spec = {
+        "service": parents[0] if parents else f"{name}-service",
+        "httpRoute": {
+            "name": _name(found.route),
+            "stableService": found.stable,
+            "canaryService": found.canary,
+        },
+        "stableSubset": version_of(services.get(found.stable, {}), found.stable, name),
+        "canarySubset": version,
+    }
+    listing = (
+        f"HTTPRoute {_name(found.route)} (parents: "
+        f"{', '.join(parents) or 'a Gateway'}): {found.stable} → {found.canary}"
+    )
+    return spec, listing
+
+
+__all__ = ["FoundRoute", "current_stable_service", "find_http_route", "http_route_spec"]

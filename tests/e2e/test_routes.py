@@ -226,3 +226,35 @@ def test_bad_input_for_several_routes(stack: Stack) -> None:
     assert len(refused.stderr.strip().splitlines()) == 1
     # Naming the route to manage in each is the way out.
     assert "Name the routes to manage in spec.routes" in refused.stderr
+
+
+def test_httproute_discovery_and_bad_input(stack: Stack) -> None:
+    """Without a VirtualService, `start` finds the HTTPRoute by its parent Service; a
+    missing version Service, an unknown NAME or a canary that is already stable exit 2 with
+    one line, writing nothing; a good start names the route and both backends."""
+    from meshlab.seed import seed_httproute
+
+    seed_httproute(stack.api, only=True)
+    before = len(stack.api.audit.entries())
+    for args, words in (
+        (("start", "inventory", "v9"), "no Service inventory-v9"),
+        (("start", "nothing", "v2"), "no VirtualService routes nothing"),
+        (("start", "inventory", "v1"), "inventory-v1 already serves inventory"),
+    ):
+        refused = stack.cli(*args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert refused.stderr.startswith("error: ")
+        assert words in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert [e for e in stack.api.audit.entries()[before:] if e.user == "cli" and
+            e.verb in ("create", "patch", "update", "delete")] == []  # fmt: skip
+    started = stack.cli("start", "inventory", "v2")
+    assert started.returncode == 0, started.stderr
+    spec = stack.rollout()["spec"]
+    assert (spec["service"], spec["stableSubset"], spec["canarySubset"]) == (
+        "inventory-service",
+        "v1",
+        "v2",
+    )
+    assert spec["httpRoute"]["canaryService"] == "inventory-v2"
+    assert "virtualServices" not in spec
