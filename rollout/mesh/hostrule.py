@@ -8,7 +8,7 @@ creates and later deletes (labelled as ours). ``maxEjectionPercent`` stays as th
 allows it (50 unless the canary autoscales). Istio applies it where it applies
 DestinationRule traffic policy: at the client's sidecar, or in ambient mode at the
 service's waypoint; ambient mode without a waypoint applies none (see the README).
-Pure; not wired into the controller yet (issue #18).
+Pure; applied through ``rollout.mesh.gateway``.
 """
 
 from __future__ import annotations

@@ -6,10 +6,8 @@ The Gateway API's counterpart of ``rollout.mesh.routes``. A route's ``parentRefs
 the service's Service (mesh, "GAMMA") or a Gateway (ingress); its ``backendRefs`` are
 version Services (``inventory-v1``, ``inventory-v2``) with weights. Everything not
 named here is kept exactly as it was: other rules, matches, filters, timeouts, other
-backendRefs (and their weights), extension refs, parentRefs, hostnames. Not wired into
-the controller yet (issue #18): the engine's mesh actions map onto these functions
-one to one (``SetWeights`` → :func:`set_weights`, ``SetHeaderRoute`` →
-:func:`set_header_route` / :func:`remove_header_route`).
+backendRefs (and their weights), extension refs, parentRefs, hostnames. The engine's
+mesh actions map onto these functions one to one in ``rollout.mesh.gateway``.
 """
 
 from __future__ import annotations
