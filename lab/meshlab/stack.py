@@ -336,7 +336,8 @@ class LocalStack:
             dump = json.load(answer)
         for config in dump.get("configs", []):
             cluster = config["cluster"]
-            if cluster["name"] == envoyconf.cluster_name(SERVICE, NS, version):
+            service = f"inventory-{version}" if self.traffic_api == "httproute" else SERVICE
+            if cluster["name"] == envoyconf.cluster_name(service, NS, version):
                 return cluster.get("outlier_detection")  # type: ignore[no-any-return]
         return None
 
