@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit suite crd demo bench clean system-deps image e2e-kind screenshot
+.PHONY: test lint typecheck unit suite crd demo demo-gateway bench clean system-deps image e2e-kind screenshot
 
 # Two distributions, both editable: the product with its test extras, and the lab
 # (lab/, distribution meshlab), which adds `rollout demo` and `rollout lab`.
@@ -68,6 +68,10 @@ crd: $(STAMP)
 ## demo: a healthy and a failing canary on the local mesh (real Envoy, real Prometheus)
 demo: $(STAMP) system-deps
 	$(PY) -m rollout demo
+
+## demo-gateway: the same story on a Gateway API HTTPRoute with one Service per version
+demo-gateway: $(STAMP) system-deps
+	$(PY) -m rollout demo --gateway-api
 
 ## bench: every benchmark, full size (make test runs the quick versions)
 bench: $(STAMP) system-deps

@@ -158,10 +158,11 @@ def down(state_dir: Path) -> None:
 
 
 @click.command()
-def demo() -> None:
+@click.option("--gateway-api", is_flag=True, help="Tell it on an HTTPRoute (Gateway API).")
+def demo(gateway_api: bool) -> None:
     """A healthy canary and a failing one on the local mesh, in under three minutes."""
     # Imported here: `rollout --help` loads this module to list the command, and need
     # not load the whole stack for that.
     from meshlab.demo import run_demo
 
-    sys.exit(run_demo(out))
+    sys.exit(run_demo(out, traffic_api="httproute" if gateway_api else "virtualservice"))

@@ -81,15 +81,20 @@ def _phase(obj: dict[str, Any]) -> str:
     return str((obj.get("status") or {}).get("phase") or "")
 
 
-def run_demo(console: Console, workdir: Path | None = None) -> int:
-    """Tell the story; 0 when v2 became stable and v3 was rolled back."""
+def run_demo(
+    console: Console, workdir: Path | None = None, traffic_api: str = "virtualservice"
+) -> int:
+    """Tell the story (on an HTTPRoute with ``traffic_api="httproute"``); 0 when v2
+    became stable and v3 was rolled back."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="meshrollout-demo-"))
     console.rule("[bold]meshrollout demo: a local mesh with a real Envoy and Prometheus")
     console.print(
         "Starting the API emulator, 6 backends (two each of v1, v2, v3), Envoy, Prometheus, "
         "traffic at 100 req/s and the controller..."
     )
-    lab = LocalStack(workdir, rps=100)
+    lab = LocalStack(workdir, rps=100, traffic_api=traffic_api)
+    if traffic_api == "httproute":
+        console.print("On the Gateway API: an HTTPRoute with one Service per version.")
     started_at = time.monotonic()
     try:
         lab.up()
@@ -131,10 +136,7 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
             f"{hurt} client requests failed meanwhile."
         )
         status = lab.rollout()["status"]
-        console.print(
-            f"DestinationRule inventory-dr, subset v3 outlier detection now: "
-            f"{_subset_outlier(lab, 'v3')}"
-        )
+        console.print(_outlier_note(lab))
         console.print(f"Envoy's v3 cluster outlier detection: {lab.envoy_outlier('v3')}")
         console.print(f"Why: {status.get('message')}")
 
@@ -156,6 +158,18 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
     finally:
         lab.down()
         console.print("Everything the lab started is stopped.")
+
+
+def _outlier_note(lab: LocalStack) -> str:
+    """Where v3's tightened outlier detection lives: its subset, or its Service's rule."""
+    assert lab.api is not None
+    if lab.traffic_api == "httproute":
+        name = "inventory-v3-meshrollout-outlier"
+        rule = lab.api.get("networking.istio.io", "v1", "destinationrules", NS, name)
+        detection = rule["spec"]["trafficPolicy"]["outlierDetection"]
+        return f"DestinationRule {name} (host inventory-v3) outlier detection: {detection}"
+    detection = _subset_outlier(lab, "v3")
+    return f"DestinationRule inventory-dr, subset v3 outlier detection now: {detection}"
 
 
 def _subset_outlier(lab: LocalStack, subset: str) -> Any:

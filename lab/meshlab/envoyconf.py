@@ -1,8 +1,9 @@
-"""Translate a VirtualService and DestinationRule into Envoy configuration. Pure.
+"""Translate VirtualServices and a DestinationRule into Envoy configuration. Pure.
 
-The lab's Envoy plays the mesh's sidecar: a listener for the service, one
+The lab's Envoy plays the mesh's sidecar (and, for other VirtualServices such as
+an ingress one for a public host, the gateway): a listener for the service, one
 cluster per DestinationRule subset (its endpoints: that version's backends),
-routes, weights and header matches from the VirtualService, outlier detection
+routes, weights and header matches from the VirtualServices, outlier detection
 and connection limits from the DestinationRule (the tightened settings too).
 Routes and clusters are delivered as files (Envoy's path-based RDS and CDS),
 rewritten whenever the documents change.
@@ -14,6 +15,7 @@ tag extraction keeps them whole, and the lab's Prometheus recording rules turn
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rollout.model import parse_duration
@@ -88,9 +90,9 @@ def _action(route: Doc, namespace: str) -> Doc:
     return action
 
 
-def route_configuration(vs: Doc, namespace: str) -> Doc:
-    """One RouteConfiguration: each VirtualService HTTP route, in order, each match its own
-    Envoy route (Istio's matches are ORed)."""
+def _routes(vs: Doc, namespace: str) -> list[Doc]:
+    """Each VirtualService HTTP route, in order, each match its own Envoy route (Istio's
+    matches are ORed)."""
     routes = []
     for route in (vs.get("spec") or {}).get("http") or []:
         action = _action(route, namespace)
@@ -98,11 +100,24 @@ def route_configuration(vs: Doc, namespace: str) -> Doc:
             routes.append(
                 {"name": route.get("name", "route"), "match": _route_match(match), "route": action}
             )
-    return {
-        "@type": ROUTE_TYPE,
-        "name": ROUTE_NAME,
-        "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": routes}],
-    }
+    return routes
+
+
+def route_configuration(vs: Doc, namespace: str, others: Sequence[Doc] = ()) -> Doc:
+    """One RouteConfiguration: ``vs`` (the mesh's) for any Host, and each of ``others``
+    (an ingress VirtualService, say) for the Host names in its ``hosts``, as Istio's
+    gateway would serve them."""
+    hosts = [{"name": "mesh", "domains": ["*"], "routes": _routes(vs, namespace)}]
+    for other in others:
+        names = [str(h) for h in (other.get("spec") or {}).get("hosts") or []]
+        hosts.append(
+            {
+                "name": str(other["metadata"]["name"]),
+                "domains": [d for h in names for d in (h, f"{h}:*")],
+                "routes": _routes(other, namespace),
+            }
+        )
+    return {"@type": ROUTE_TYPE, "name": ROUTE_NAME, "virtual_hosts": hosts}
 
 
 def _outlier(policy: Doc) -> Doc | None:

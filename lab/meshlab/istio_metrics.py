@@ -74,10 +74,11 @@ class Version:
     phases: list[tuple[float, Load]]  # (from time, load), ascending
     resets: list[float] = field(default_factory=list)
     gaps: list[tuple[float, float]] = field(default_factory=list)
+    reporter: str = "destination"  # "waypoint": as an ambient-mode waypoint reports them
 
     def labels(self) -> dict[str, str]:
         return {
-            "reporter": "destination",
+            "reporter": self.reporter,
             "destination_service_namespace": self.namespace,
             "destination_service_name": self.service,
             "destination_workload": f"{self.service}-{self.version}",

@@ -27,12 +27,12 @@ from typing import Any
 
 import yaml
 
-from meshlab import envoyconf
+from meshlab import envoyconf, envoygateway
 from meshlab.kubeapi import KubeAPI
 from meshlab.kubeapi.deployments import DeploymentController
 from meshlab.pods import Pods
 from meshlab.prometheus import PrometheusServer, free_port
-from meshlab.seed import NS, SERVICE, VERSIONS, seed_documents
+from meshlab.seed import NS, SERVICE, VERSIONS, seed_documents, seed_httproute
 from meshlab.traffic import TrafficGenerator
 
 QUICK = (
@@ -106,6 +106,9 @@ class LocalStack:
     with_controller: bool = True
     controller_args: tuple[str, ...] = ()
     api: KubeAPI | None = None
+    # "httproute": the story on the Gateway API (meshlab.seed.seed_httproute) instead of
+    # the VirtualService: Envoy follows the HTTPRoute and its Services' host rules.
+    traffic_api: str = "virtualservice"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -116,7 +119,7 @@ class LocalStack:
         self.listen_port, self.admin_port, self.metrics_port = free_port(), free_port(), free_port()
         self.prometheus: PrometheusServer | None = None
         self.traffic: TrafficGenerator | None = None
-        self._applied: tuple[str, str, str] = ("", "", "")
+        self._applied: tuple[str, ...] = ()
         self._generation = 0
         self.pods: Pods | None = None
         self.deployments: DeploymentController | None = None
@@ -134,6 +137,8 @@ class LocalStack:
         self.api = KubeAPI.start()
         self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", NS)
         seed_documents(self.api)
+        if self.traffic_api == "httproute":
+            seed_httproute(self.api, only=True)
         self._start_pods()
         self.sync()
         (self.workdir / "envoy.json").write_text(
@@ -250,28 +255,56 @@ class LocalStack:
         raise RuntimeError(f"{what} did not come up: see {self.workdir}")
 
     # -- following the documents ---------------------------------------------------------
-    def _documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _documents(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        """The mesh's VirtualService, the namespace's others (ingress ones), the rule."""
         assert self.api is not None
+        t = self.api.registry.find("networking.istio.io", "v1", "virtualservices")
+        assert t is not None
+        items, _ = self.api.store.list(t, NS, lambda _: True)
+        mesh = next(v for v in items if v["metadata"]["name"] == "inventory-route")
+        others = [v for v in items if v["metadata"]["name"] != "inventory-route"]
+        dr = self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr")
+        return mesh, others, dr
+
+    def _gateway_config(self) -> tuple[tuple[str, ...], dict[str, Any], list[dict[str, Any]]]:
+        """The HTTPRoute's versions, routes and clusters (version Services → backends)."""
+        assert self.api is not None
+        route = self.api.get("gateway.networking.k8s.io", "v1", "httproutes", NS, "inventory-route")
+        t = self.api.registry.find("networking.istio.io", "v1", "destinationrules")
+        assert t is not None
+        rules, _ = self.api.store.list(t, NS, lambda _: True)
+        versions = {f"inventory-{v}": v for v in VERSIONS}
+        stamp = (
+            route["metadata"]["resourceVersion"],
+            *(r["metadata"]["resourceVersion"] for r in rules),
+        )
         return (
-            self.api.get("networking.istio.io", "v1", "virtualservices", NS, "inventory-route"),
-            self.api.get("networking.istio.io", "v1", "destinationrules", NS, "inventory-dr"),
+            stamp,
+            envoygateway.route_configuration(route, NS, versions),
+            envoygateway.clusters(versions, NS, self.backend_ports, rules),
         )
 
     def sync(self) -> bool:
         """Rewrite Envoy's routes and clusters if the documents changed; True if it did."""
-        vs, dr = self._documents()
-        endpoints = self.backend_ports
-        versions = (
-            vs["metadata"]["resourceVersion"],
-            dr["metadata"]["resourceVersion"],
-            json.dumps(endpoints, sort_keys=True),
-        )
+        if self.traffic_api == "httproute":
+            stamp, config, cluster_list = self._gateway_config()
+            return self._write_xds(stamp, config, cluster_list)
+        vs, others, dr = self._documents()
+        versions = tuple(d["metadata"]["resourceVersion"] for d in (vs, *others, dr))
+        config = envoyconf.route_configuration(vs, NS, others)
+        return self._write_xds(versions, config, envoyconf.clusters(dr, NS, self.backend_ports))
+
+    def _write_xds(
+        self, versions: tuple[str, ...], config: dict[str, Any], cluster_list: list[dict[str, Any]]
+    ) -> bool:
+        # The ready endpoints change with the lab's pods, not with any document.
+        versions = (*versions, json.dumps(self.backend_ports, sort_keys=True))
         if versions == self._applied:
             return False
         self._generation += 1
-        tag = f"{versions[0]}-{versions[1]}-{self._generation}"
-        routes = envoyconf.discovery_response([envoyconf.route_configuration(vs, NS)], tag)
-        clusters = envoyconf.discovery_response(envoyconf.clusters(dr, NS, endpoints), tag)
+        tag = "-".join((*versions[:-1], str(self._generation)))
+        routes = envoyconf.discovery_response([config], tag)
+        clusters = envoyconf.discovery_response(cluster_list, tag)
         for name, doc in (("cds.json", clusters), ("rds.json", routes)):
             staged = self.xds / f".{name}.tmp"
             staged.write_text(json.dumps(doc))
@@ -312,8 +345,11 @@ class LocalStack:
             with urllib.request.urlopen(request, timeout=5):
                 pass
 
-    def envoy_weights(self) -> dict[str, int]:
-        """The canary weights as Envoy's live config has them (from its config dump)."""
+    def envoy_weights(
+        self, route_name: str = "primary", virtual_host: str = "mesh"
+    ) -> dict[str, int]:
+        """The weights of a route as Envoy's live config has them (from its config dump);
+        ``virtual_host`` is ``mesh`` or another VirtualService's name."""
         with urllib.request.urlopen(
             f"http://127.0.0.1:{self.admin_port}/config_dump?resource=dynamic_route_configs",
             timeout=5,
@@ -321,8 +357,8 @@ class LocalStack:
             dump = json.load(answer)
         for config in dump.get("configs", []):
             for host in config["route_config"]["virtual_hosts"]:
-                for route in host["routes"]:
-                    if route.get("name") == "primary":
+                for route in host["routes"] if host["name"] == virtual_host else []:
+                    if route.get("name") == route_name:
                         return {
                             c["name"].split("|")[-1]: int(c.get("weight", 0))
                             for c in route["route"]["weighted_clusters"]["clusters"]
@@ -337,7 +373,8 @@ class LocalStack:
             dump = json.load(answer)
         for config in dump.get("configs", []):
             cluster = config["cluster"]
-            if cluster["name"] == envoyconf.cluster_name(SERVICE, NS, version):
+            service = f"inventory-{version}" if self.traffic_api == "httproute" else SERVICE
+            if cluster["name"] == envoyconf.cluster_name(service, NS, version):
                 return cluster.get("outlier_detection")  # type: ignore[no-any-return]
         return None
 

@@ -28,6 +28,12 @@ from rollout.analysis.promql import Refused, confine, metric_name, quote, re2_li
 
 KEY_LABEL = "meshrollout_key"
 VERSION_LABEL = "destination_version"
+SERVICE_LABEL = "destination_service_name"
+REPORTERS = ("destination", "waypoint")
+"""Who reports the series a rollout is judged on: each sidecar for the requests it
+receives (``destination``), or in ambient mode the service's waypoint (``waypoint``,
+Istio's "post-migration observability changes"); ambient mode without a waypoint has
+no L7 series at all."""
 MAX_RANGE_S = 24 * 3600
 """The longest range asked for. A step (or a paused one) older than this is judged on
 its last day: plenty to reach any minimum of requests, a bounded cost per series
@@ -64,6 +70,16 @@ class Ask:
     requests_metric: str = "istio_requests_total"
     latency_metric: str = "istio_request_duration_milliseconds_bucket"
     checks: tuple[Check, ...] = ()
+    reporter: str = "destination"  # one of REPORTERS
+    # "version": the pair is two destination_version values of ``service`` (subsets);
+    # "service": two backend Services (an HTTPRoute's inventory-v1/-v2), told apart by
+    # destination_service_name, held in stable_version/canary_version.
+    split_by: str = "version"
+
+    @property
+    def split_label(self) -> str:
+        """The label that tells stable from canary in this ask's series."""
+        return SERVICE_LABEL if self.split_by == "service" else VERSION_LABEL
 
     def step_seconds(self, at: datetime) -> int:
         """The step's age as a whole-second range, at least 1s and at most a day."""
@@ -88,12 +104,16 @@ def _terms(ask: Ask, seconds: int, extra: str) -> tuple[str, str]:
     requests = metric_name(ask.requests_metric, "spec.analysis.requestsMetric")
     latency = metric_name(ask.latency_metric, "spec.analysis.latencyMetric")
     versions = "|".join(re2_literal(v) for v in (ask.stable_version, ask.canary_version))
+    if ask.reporter not in REPORTERS:
+        raise Refused(f"reporter {ask.reporter[:40]!r} is not one of {', '.join(REPORTERS)}")
     parts = [
-        'reporter="destination"',
+        f"reporter={quote(ask.reporter)}",
         f"destination_service_namespace={quote(ask.namespace)}",
-        f"destination_service_name={quote(ask.service)}",
-        f"{VERSION_LABEL}=~{quote(versions)}",
     ]
+    if ask.split_by == "service":
+        parts.append(f"{SERVICE_LABEL}=~{quote(versions)}")
+    else:
+        parts += [f"{SERVICE_LABEL}={quote(ask.service)}", f"{VERSION_LABEL}=~{quote(versions)}"]
     if extra:
         parts.append(extra)
     selector = "{" + ", ".join(parts) + "}" + f"[{seconds}s]"
@@ -129,7 +149,7 @@ def requests_query(asks: list[Ask], at: datetime, window: bool, errors: bool = F
     for ask in asks:
         seconds = ask.window_seconds() if window else ask.step_seconds(at)
         inner, _ = _terms(ask, seconds, extra)
-        terms.append(_tag(f"sum by ({VERSION_LABEL}) ({inner})", ask.key))
+        terms.append(_tag(f"sum by ({ask.split_label}) ({inner})", ask.key))
     return _union(terms)
 
 
@@ -139,7 +159,7 @@ def buckets_query(asks: list[Ask], at: datetime, window: bool) -> str:
     for ask in asks:
         seconds = ask.window_seconds() if window else ask.step_seconds(at)
         _, inner = _terms(ask, seconds, "")
-        terms.append(_tag(f"sum by ({VERSION_LABEL}, le) ({inner})", ask.key))
+        terms.append(_tag(f"sum by ({ask.split_label}, le) ({inner})", ask.key))
     return _union(terms)
 
 
@@ -245,16 +265,18 @@ def by_key(result: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-def _per_version(samples: list[dict[str, Any]], version: str) -> float:
-    values = [_value(s) for s in samples if s["metric"].get(VERSION_LABEL) == version]
+def _per_version(samples: list[dict[str, Any]], version: str, label: str = VERSION_LABEL) -> float:
+    values = [_value(s) for s in samples if s["metric"].get(label) == version]
     finite = [v for v in values if not math.isnan(v)]
     return sum(finite)
 
 
-def _buckets(samples: list[dict[str, Any]], version: str) -> tuple[tuple[float, float], ...]:
+def _buckets(
+    samples: list[dict[str, Any]], version: str, label: str = VERSION_LABEL
+) -> tuple[tuple[float, float], ...]:
     out = []
     for s in samples:
-        if s["metric"].get(VERSION_LABEL) != version or "le" not in s["metric"]:
+        if s["metric"].get(label) != version or "le" not in s["metric"]:
             continue
         value = _value(s)
         try:
@@ -280,10 +302,11 @@ def observation(
     """
 
     def counts(version: str, scope: str) -> Counts:
+        label = ask.split_label
         return Counts(
-            requests=_per_version(results.get(f"requests_{scope}", []), version),
-            errors=_per_version(results.get(f"errors_{scope}", []), version),
-            buckets=_buckets(results.get(f"buckets_{scope}", []), version),
+            requests=_per_version(results.get(f"requests_{scope}", []), version, label),
+            errors=_per_version(results.get(f"errors_{scope}", []), version, label),
+            buckets=_buckets(results.get(f"buckets_{scope}", []), version, label),
         )
 
     def version_counts(version: str) -> VersionCounts:

@@ -30,22 +30,13 @@ from rollout.cli.args import (
     step_duration_option,
     steps_option,
 )
-from rollout.cli.discover import (
-    BadInput,
-    current_stable,
-    find_virtual_service,
-    merged,
-    restart_patch,
-    start_spec,
-    subsets_of,
-    with_flags,
-)
+from rollout.cli.discover import BadInput, merged, restart_patch, with_flags
 from rollout.cli.kubectl import Ctx, connection, err, fail, out
+from rollout.cli.plan import plan
 from rollout.cli.view import history_table, rollouts_table, status_panel
-from rollout.kube import KubeError, NotFound, RoutingClient
-from rollout.kube.resources import virtual_services
+from rollout.kube import KubeError, NotFound
 from rollout.kube.rollouts import command_patch
-from rollout.mesh import MeshError, Target, validate_pair
+from rollout.mesh import MeshError
 from rollout.model import TERMINAL_PHASES, SpecError, parse_spec
 
 PLUGIN_GROUP = "meshrollout.cli"
@@ -103,6 +94,11 @@ def main(
 @click.option("--service", type=HOST, help="The host to roll out (default: found from NAME).")
 @click.option("--stable", type=SUBSET, help="The stable subset (default: the one at 100% now).")
 @click.option(
+    "--canary-service",
+    type=SUBSET,
+    help="On an HTTPRoute: the canary's backend Service (default: NAME-VERSION).",
+)
+@click.option(
     "--steps", metavar="W,W,..", callback=steps_option, help="Canary weights (default 5,25,50,100)."
 )
 @click.option(
@@ -134,6 +130,7 @@ def start(
     version: str,
     service: str | None,
     stable: str | None,
+    canary_service: str | None,
     steps: list[int] | None,
     step_duration: str | None,
     interval: str | None,
@@ -155,23 +152,9 @@ def start(
         "--max-inconclusive": max_inconclusive,
     }
     ns = ctx.namespace
-    mesh = RoutingClient(ctx.kube)
     rollouts = ctx.rollouts()
     try:
-        items, _ = ctx.kube.list(virtual_services(mesh.version), ns)
-        found = find_virtual_service(items, name, service, ns)
-        vs = found.virtual_service
-        dr = mesh.find_destination_rule(ns, found.host)
-        stable_subset = stable or current_stable(vs, found.host, ns)
-        found_spec = start_spec(
-            found.host,
-            vs["metadata"]["name"],
-            dr["metadata"]["name"],
-            stable_subset,
-            version,
-            None,
-            subsets_of(dr),
-        )
+        found_spec, said, check = plan(ctx, name, version, service, stable, canary_service)
         patch: dict[str, Any] = {}
         try:
             existing: dict[str, Any] | None = rollouts.get(ns, name)
@@ -186,13 +169,15 @@ def start(
             patch["command"] = {"name": "restart", "id": uuid.uuid4().hex[:12]}
             spec = merged(existing.get("spec") or {}, patch)
         # What the resource will hold is what must be valid, kept fields included.
-        validate_pair(vs, dr, Target.of(parse_spec(spec), ns))
+        check(parse_spec(spec))
     except (BadInput, SpecError, MeshError) as error:
         fail(str(error))
     except NotFound as error:
         fail(str(error))
     except KubeError as error:
         fail(str(error), 1)
+    # Said before anything is written: every route to the service will move.
+    err.print(said, highlight=False, markup=False, soft_wrap=True)
     for note in notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     try:
@@ -204,7 +189,7 @@ def start(
     except KubeError as error:
         fail(str(error), 1)
     out.print(
-        f"rollout {name}: {stable_subset} → {version} started in {ns}",
+        f"rollout {name}: {found_spec['stableSubset']} → {version} started in {ns}",
         highlight=False,
         markup=False,
     )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.mesh.istio import same_host, service_name
+from rollout.mesh.istio import destination_hosts, qualify, same_host, sends_to, service_name
 from rollout.model import Analysis, Strategy
 from rollout.model.base import shorten
 
@@ -22,55 +22,100 @@ class BadInput(Exception):
     """Input the CLI cannot act on; nothing has been written."""
 
 
+class NothingRoutes(BadInput):
+    """No VirtualService routes what NAME means (an HTTPRoute may)."""
+
+
 @dataclass(frozen=True)
 class Found:
-    """The VirtualService chosen and the host it routes for the service."""
+    """Every VirtualService that sends traffic to the service, and the service's host."""
 
-    virtual_service: Doc
+    virtual_services: list[Doc]
     host: str
 
+    @property
+    def names(self) -> list[str]:
+        return [str(vs["metadata"]["name"]) for vs in self.virtual_services]
 
-def find_virtual_service(
+
+def _hosts(vs: Doc) -> list[str]:
+    return [str(h) for h in (vs.get("spec") or {}).get("hosts") or []]
+
+
+def _candidates(items: list[Doc], name: str, namespace: str) -> list[tuple[str, str]]:
+    """(host, VirtualService) pairs that NAME may mean: a host that routes send traffic to
+    (a service; a VirtualService's own ``hosts`` may be a public name) whose first label is
+    NAME or NAME-service, or what a VirtualService named NAME or NAME-route sends traffic to."""
+    found: list[tuple[str, str]] = []
+    for vs in items:
+        vs_name = str(vs["metadata"]["name"])
+        hosts = destination_hosts(vs)
+        matching = [h for h in hosts if service_name(h) in (name, f"{name}-service")]
+        if not matching and vs_name in (name, f"{name}-route"):
+            sent = list(dict.fromkeys(qualify(h, namespace) for h in destination_hosts(vs)))
+            if len(sent) > 1:
+                raise BadInput(
+                    f"VirtualService {vs_name} routes to several hosts ({', '.join(sent)}); "
+                    "name one with --service"
+                )
+            matching = destination_hosts(vs)[:1]
+        found += [(h, vs_name) for h in matching]
+    return found
+
+
+def find_virtual_services(
     items: list[Doc], name: str, service: str | None, namespace: str = "default"
 ) -> Found:
-    """Pick the one VirtualService for ``name`` (or for ``service`` when given).
+    """Every VirtualService routing to the service NAME means (or ``service`` when given).
 
-    Without ``service``: a VirtualService routing a host whose first DNS label
-    is NAME or NAME-service, or one named NAME or NAME-route. Exactly one must
-    match; otherwise the candidates are listed.
+    The service: a host that VirtualService routes send traffic to, whose first DNS label
+    is NAME or NAME-service, or what a VirtualService named NAME or NAME-route sends
+    traffic to; it must be one service.
+    Then every VirtualService whose routes send traffic to it is one of its routes,
+    whatever its ``hosts`` and ``gateways`` (mesh and ingress alike).
     """
-    found: list[Found] = []
-    for vs in items:
-        hosts = [str(h) for h in (vs.get("spec") or {}).get("hosts") or []]
-        vs_name = vs["metadata"]["name"]
-        if service:
-            matching = [h for h in hosts if same_host(h, service, namespace)]
-        else:
-            matching = [h for h in hosts if service_name(h) in (name, f"{name}-service")]
-            if not matching and vs_name in (name, f"{name}-route"):
-                if len(hosts) != 1:
-                    raise BadInput(
-                        f"VirtualService {vs_name} routes several hosts ({', '.join(hosts)}); "
-                        "name one with --service"
-                    )
-                matching = hosts
-        if matching:
-            found.append(Found(vs, matching[0]))
-    wanted = service or name
-    if not found:
-        raise BadInput(f"no VirtualService routes {wanted}")
-    if len(found) > 1:
-        names = ", ".join(f"{f.virtual_service['metadata']['name']} ({f.host})" for f in found)
-        raise BadInput(f"several VirtualServices match {wanted}: {names}; use --service")
-    return found[0]
+    if service:
+        host = service
+    else:
+        candidates = _candidates(items, name, namespace)
+        if not candidates:
+            raise NothingRoutes(f"no VirtualService routes {name}")
+        services: dict[str, list[str]] = {}
+        for h, vs_name in candidates:
+            services.setdefault(qualify(h, namespace), [])
+            if vs_name not in services[qualify(h, namespace)]:
+                services[qualify(h, namespace)].append(vs_name)
+        if len(services) > 1:
+            listed = "; ".join(f"{h} ({', '.join(v)})" for h, v in services.items())
+            raise BadInput(f"several services match {name}: {listed}; use --service")
+        # As people write it: a host a VirtualService routes (the mesh's), else the first seen.
+        routed = [h for h, _ in candidates if any(h in _hosts(vs) for vs in items)]
+        host = (routed or [candidates[0][0]])[0]
+    members = [vs for vs in items if sends_to(vs, host, namespace)]
+    if not members:
+        raise BadInput(f"no VirtualService routes traffic to {host}")
+    return Found(members, host)
+
+
+def listing(found: Found) -> str:
+    """What ``start`` found, one VirtualService a line, said before anything is written."""
+    lines = [f"VirtualServices routing to {found.host} (all will move together):"]
+    for vs in found.virtual_services:
+        spec = vs.get("spec") or {}
+        gateways = [str(g) for g in spec.get("gateways") or []]
+        where = f"hosts {', '.join(_hosts(vs)) or '-'}"
+        if gateways:
+            where += f"; gateways {', '.join(gateways)}"
+        lines.append(f"  {vs['metadata']['name']} ({where})")
+    return "\n".join(lines)
 
 
 def subsets_of(destination_rule: Doc) -> list[str]:
     return [str(s.get("name")) for s in (destination_rule.get("spec") or {}).get("subsets") or []]
 
 
-def current_stable(vs: Doc, host: str, namespace: str = "default") -> str:
-    """The subset that serves 100% on the one unmatched route of ``host`` today."""
+def _stable_in(vs: Doc, host: str, namespace: str) -> list[str]:
+    """The subsets serving 100% on each unmatched route of ``vs`` that only goes to ``host``."""
     candidates = []
     for route in (vs.get("spec") or {}).get("http") or []:
         if route.get("match"):
@@ -86,17 +131,28 @@ def current_stable(vs: Doc, host: str, namespace: str = "default") -> str:
         full = [e for e in dests if e.get("weight", 100 if len(dests) == 1 else 0) == 100]
         if len(full) == 1:
             candidates.append(str(full[0]["destination"].get("subset")))
-    if len(candidates) != 1:
+    return candidates
+
+
+def current_stable(vs: Doc | list[Doc], host: str, namespace: str = "default") -> str:
+    """The subset that serves 100% on the one unmatched route of ``host`` today.
+
+    Given several VirtualServices, each with such a route says which, and they must
+    agree (one without, e.g. an ingress with path matches only, says nothing).
+    """
+    seen = [_stable_in(doc, host, namespace) for doc in (vs if isinstance(vs, list) else [vs])]
+    said = {found[0] for found in seen if len(found) == 1}
+    if len(said) != 1 or any(len(found) > 1 for found in seen):
         raise BadInput(
             f"cannot tell which subset of {host} is stable (no single unmatched route sends it "
-            "100%); pass --stable"
+            "100%, or the VirtualServices disagree); pass --stable"
         )
-    return candidates[0]
+    return said.pop()
 
 
 def start_spec(
     host: str,
-    vs_name: str,
+    vs_names: list[str],
     dr_name: str,
     stable: str,
     canary: str,
@@ -114,7 +170,7 @@ def start_spec(
         raise BadInput(f"{canary} already serves {host} (it is the stable subset)")
     spec: Doc = {
         "service": host,
-        "virtualService": vs_name,
+        "virtualServices": vs_names,
         "destinationRule": dr_name,
         "stableSubset": stable,
         "canarySubset": canary,
@@ -185,6 +241,9 @@ def restart_patch(old: Doc, spec: Doc, flags: dict[str, Any]) -> tuple[Doc, list
     (SLOs, custom checks, notifications, ...) are left as they are.
     """
     patch: Doc = {k: v for k, v in spec.items() if k not in ("strategy", "analysis")}
+    for field in ("virtualService", "virtualServices", "destinationRule", "httpRoute"):
+        if field not in spec and old.get(field):
+            patch[field] = None  # what names the traffic now is what start found
     notes: list[str] = []
     for section, alias, flag in OWNED_FIELDS:
         given = flags.get(flag)

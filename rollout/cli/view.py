@@ -74,6 +74,14 @@ def status_panel(rollout: Doc, now: datetime | None = None) -> Panel:
         )
         bar = "".join("█" if i < done else "░" for i in range(steps))
         lines.append(Text(f"[{bar}]", style=COLOURS.get(phase, "white")))
+    if len(status.virtual_services) > 1 or any(not v.in_step for v in status.virtual_services):
+        # Every route to the service: which VirtualServices carry the step already.
+        carried = "   ".join(
+            f"{v.name} {'-' if v.canary_weight is None else f'{v.canary_weight}%'}"
+            f"{'' if v.in_step else ' (moving)'}"
+            for v in status.virtual_services
+        )
+        lines.append(Text(f"routes: {carried}"))
     verdict = status.last_verdict
     if verdict is not None:
         lines.append(Text(f"last verdict: {verdict.outcome} ({verdict.reason})", style="bold"))

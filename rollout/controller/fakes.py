@@ -20,7 +20,8 @@ from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.workloads import Readiness
-from rollout.mesh.istio import MeshDocs
+from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView, find_host_rule
+from rollout.mesh.istio import Routing, sends_to
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 from rollout.model.workloads import Autoscaler, DeploymentView, Versions
@@ -72,6 +73,11 @@ class FakeCluster:
             raise NotFound(f"{kind} {name} not found")
         return copy.deepcopy(self.objects[(kind, name)])
 
+    def delete(self, kind: str, name: str) -> None:
+        self.get(kind, name)
+        self.writes.append((kind, name, {}))
+        del self.objects[(kind, name)]
+
     def replace(self, kind: str, doc: Doc) -> Doc:
         current = self.get(kind, doc["metadata"]["name"])
         if doc["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
@@ -100,35 +106,91 @@ class FakeRollouts:
 
 
 class FakeMesh:
-    """The VirtualService and DestinationRule of the fake cluster."""
+    """The VirtualServices and DestinationRule of the fake cluster.
+
+    A test makes a write fail with ``crashes.arm("mesh_update")`` (before any) or
+    ``crashes.arm("mesh_write:<name>")`` (just before that VirtualService's).
+    """
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
 
-    def find_virtual_service(self, namespace: str, host: str, name: str | None = None) -> Doc:
-        return self.cluster.get("VirtualService", name or "inventory-route")
+    def find_virtual_services(
+        self, namespace: str, host: str, names: Sequence[str] = ()
+    ) -> list[Doc]:
+        if names:
+            return [self.cluster.get("VirtualService", name) for name in names]
+        found = [
+            copy.deepcopy(doc)
+            for (kind, name), doc in sorted(self.cluster.objects.items())
+            if kind == "VirtualService" and sends_to(doc, host, namespace)
+        ]
+        if not found:
+            raise NotFound(f"no VirtualService routes to {host}")
+        return found
 
     def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc:
         return self.cluster.get("DestinationRule", name or "inventory-dr")
 
-    def update(
+    def update_all(
         self,
         namespace: str,
-        vs_name: str,
+        vs_names: Sequence[str],
         dr_name: str,
-        transform: Callable[[MeshDocs], MeshDocs],
-        current: MeshDocs | None = None,
-    ) -> MeshDocs:
+        transform: Callable[[Routing], Routing],
+        current: Routing | None = None,
+    ) -> Routing:
         self.cluster.crashes.check("mesh_update")
-        docs = MeshDocs(
-            self.cluster.get("VirtualService", vs_name),
+        docs = Routing(
+            tuple(self.cluster.get("VirtualService", name) for name in vs_names),
             self.cluster.get("DestinationRule", dr_name),
         )
         wanted = transform(docs)
-        return MeshDocs(
-            self.cluster.replace("VirtualService", wanted.virtual_service),
-            self.cluster.replace("DestinationRule", wanted.destination_rule),
+        written = []
+        for name, doc in zip(vs_names, wanted.virtual_services, strict=True):
+            self.cluster.crashes.check(f"mesh_write:{name}")
+            written.append(self.cluster.replace("VirtualService", doc))
+        return Routing(
+            tuple(written), self.cluster.replace("DestinationRule", wanted.destination_rule)
         )
+
+
+class FakeGateways:
+    """The HTTPRoute, Services and host rules of the fake cluster."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+
+    def read(self, namespace: str, route: str, canary_service: str) -> GatewayView:
+        services = {
+            name: dict((doc.get("spec") or {}).get("selector") or {})
+            for (kind, name), doc in self.cluster.objects.items()
+            if kind == "Service"
+        }
+        rules = [d for (k, _), d in self.cluster.objects.items() if k == "DestinationRule"]
+        rule = find_host_rule(copy.deepcopy(rules), canary_service, namespace)
+        return GatewayView(GatewayDocs(self.cluster.get("HTTPRoute", route), rule), services)
+
+    def update(
+        self,
+        namespace: str,
+        route: str,
+        canary_service: str,
+        transform: Callable[[GatewayDocs], GatewayResult],
+        current: GatewayDocs | None = None,
+    ) -> GatewayDocs:
+        self.cluster.crashes.check("mesh_update")
+        docs = self.read(namespace, route, canary_service).docs
+        result = transform(docs)
+        written = self.cluster.replace("HTTPRoute", result.docs.route)
+        rule = result.docs.host_rule
+        if result.rule_write == "delete" and docs.host_rule is not None:
+            self.cluster.delete("DestinationRule", docs.host_rule["metadata"]["name"])
+        elif result.rule_write == "create" and rule is not None:
+            rule = self.cluster.put("DestinationRule", rule)
+        elif result.rule_write == "patch" and rule is not None:
+            rule = self.cluster.replace("DestinationRule", rule)
+        return GatewayDocs(written, rule)
 
 
 @dataclass

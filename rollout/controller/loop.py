@@ -43,7 +43,7 @@ from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
 from rollout.engine.after import next_look
 from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
-from rollout.mesh import service_name
+from rollout.mesh import sends_to, service_name
 from rollout.model import Phase, parse_duration
 
 log = structlog.get_logger("meshrollout.controller")
@@ -188,10 +188,13 @@ class Controller:
     def _on_mesh(self, _kind: str, obj: dict[str, Any]) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         for key, known in list(self.known.items()):
-            located = known.result.located
-            if key[0] == namespace and (
-                located is None or name in (located.vs_name, located.dr_name)
-            ):
+            located, spec = known.result.located, known.result.spec
+            # Unnamed VirtualServices: a new one routing to the service joins at once.
+            joins = (
+                spec and not spec.virtual_service_names and sends_to(obj, spec.service, namespace)
+            )
+            ours = located is None or name in (*located.vs_names, located.dr_name)
+            if key[0] == namespace and (ours or joins):
                 self.queue.put(key)
 
     def _on_leading(self) -> None:
@@ -296,6 +299,8 @@ class Controller:
             requests_metric=spec.analysis.requests_metric,
             latency_metric=spec.analysis.latency_metric,
             checks=checks,
+            reporter=spec.http_route.reporter if spec.http_route else "destination",
+            split_by="service" if located.gateway is not None else "version",
         )
 
     # -- the worker --------------------------------------------------------------------
@@ -348,6 +353,8 @@ class Controller:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
             self.backoff.succeeded(key)
             self.queue.release(key)
+            if result is not None and result.wrote_gateway:
+                self.queue.put(key)  # no watch on HTTPRoutes (their CRD may be missing)
 
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
-from rollout.mesh.istio import MeshDocs
+from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView
+from rollout.mesh.istio import Routing
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 from rollout.model.workloads import Versions
@@ -32,20 +33,40 @@ class Rollouts(Protocol):
 
 
 class Mesh(Protocol):
-    """A service's VirtualService and DestinationRule."""
+    """A service's VirtualServices (every one that routes to it) and DestinationRule."""
 
-    def find_virtual_service(self, namespace: str, host: str, name: str | None = None) -> Doc: ...
+    def find_virtual_services(
+        self, namespace: str, host: str, names: Sequence[str] = ()
+    ) -> list[Doc]: ...
 
     def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc: ...
+
+    def update_all(
+        self,
+        namespace: str,
+        vs_names: Sequence[str],
+        dr_name: str,
+        transform: Callable[[Routing], Routing],
+        current: Routing | None = None,
+    ) -> Routing: ...
+
+
+class Gateways(Protocol):
+    """An HTTPRoute, the namespace's Services, and the canary Service's host rule."""
+
+    def read(self, namespace: str, route: str, canary_service: str) -> GatewayView: ...
 
     def update(
         self,
         namespace: str,
-        vs_name: str,
-        dr_name: str,
-        transform: Callable[[MeshDocs], MeshDocs],
-        current: MeshDocs | None = None,
-    ) -> MeshDocs: ...
+        route: str,
+        canary_service: str,
+        transform: Callable[[GatewayDocs], GatewayResult],
+        current: GatewayDocs | None = None,
+    ) -> GatewayDocs:
+        """Apply ``transform``, write the route and create/patch/delete the host rule as it
+        says; on 409 read again and start over."""
+        ...
 
 
 class Workloads(Protocol):

@@ -27,9 +27,11 @@ from typing import Any
 
 from rollout.actions import MeshAction, ScaleDeployment
 from rollout.analysis.judges import Evaluation, judge
+from rollout.controller import gateways
 from rollout.controller.ports import (
     Events,
     Fence,
+    Gateways,
     Mesh,
     NoScaling,
     Notifier,
@@ -49,21 +51,24 @@ from rollout.engine.preflight import (
 )
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
-from rollout.mesh import (
-    MeshError,
-    Target,
-    apply_actions,
-    in_sync,
-    replaced_outlier_detection,
-    subset_version,
-    validate_pair,
-    weight_drift,
+from rollout.mesh import MeshError, Target, replaced_outlier_detection, subset_version
+from rollout.mesh.gateway import gateway_drift, gateway_in_sync
+from rollout.mesh.gatewayapi import GatewayView
+from rollout.mesh.httproute import Backends
+from rollout.mesh.istio import Routing
+from rollout.mesh.routeset import (
+    apply_routing,
+    carried_weight,
+    drifted,
+    out_of_sync,
+    routing_in_sync,
+    validate_routing,
 )
-from rollout.mesh.istio import MeshDocs
 from rollout.model import (
     Condition,
     RolloutSpec,
     RolloutStatus,
+    RoutedVirtualService,
     SpecError,
     Verdict,
     parse_spec,
@@ -80,11 +85,15 @@ EVALUATION_FAILED = "EvaluationFailed"
 class Located:
     """Where a rollout's traffic is: its documents and the versions its subsets carry."""
 
-    vs_name: str
+    vs_names: tuple[str, ...]
     dr_name: str
-    docs: MeshDocs
+    routing: Routing
     stable_version: str
     canary_version: str
+    # An HTTPRoute rollout: its documents (``routing`` then holds no VirtualService, and a
+    # rule describing the version Services' pods for the preflight); versions are Services.
+    gateway: GatewayView | None = None
+    backends: Backends | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,7 @@ class Result:
     located: Located | None
     verdict: Verdict | None = None  # the judge's, when this reconcile brought an evaluation
     evaluation_failure: str | None = None  # the judge raised (type and place, no text)
+    wrote_gateway: bool = False  # an HTTPRoute or host rule written (no watch on them)
 
 
 class Reconciler:
@@ -113,12 +123,15 @@ class Reconciler:
         mtls_floor: MtlsMode = "off",
         scrape_interval_s: float = 15.0,
         scaling: Scaling | None = None,
+        gateways: Gateways | None = None,
     ) -> None:
         self.rollouts, self.mesh, self.workloads = rollouts, mesh, workloads
         self.scaling: Scaling = scaling or NoScaling()
         self.events, self.notifier, self.fence, self.clock = events, notifier, fence, clock
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
+        self.gateways = gateways  # the Gateway API's documents, for specs with httpRoute
+        self._wrote_gateway = False
 
     def reconcile(
         self, namespace: str, name: str, evaluation: Evaluation | None = None
@@ -157,7 +170,7 @@ class Reconciler:
                 wanted = subsets_to_see(spec, status, now)
                 if wanted:
                     versions = self.scaling.versions(
-                        namespace, located.docs.destination_rule, wanted
+                        namespace, located.routing.destination_rule, wanted
                     )
                     seen = replace(seen, versions=versions)
             # judge
@@ -181,8 +194,9 @@ class Reconciler:
         # apply, write
         if spec is not None:  # an undo decided now applies to its own pair at once
             target = target_in_force(spec, decision.status, namespace)
+        self._wrote_gateway = False
         new_status = self._commit(obj, status, decision, located, target, seen.versions)
-        return Result(spec, new_status, located, seen.verdict, judge_failure)
+        return Result(spec, new_status, located, seen.verdict, judge_failure, self._wrote_gateway)
 
     @staticmethod
     def _failure_conditions(
@@ -217,14 +231,17 @@ class Reconciler:
         located, problem = self._locate(namespace, spec, target)
         if located is None:
             return None, replace(seen, problem=problem, mesh_in_sync=False)
-        docs = located.docs
+        routing, view = located.routing, located.gateway
         wanted = desired_mesh(spec, status)
-        seen = replace(
-            seen,
-            drift=weight_drift(docs.virtual_service, target) and refused is None,
-            mesh_in_sync=in_sync(docs.virtual_service, docs.destination_rule, target, wanted),
-            refused=refused,
-        )
+        if view is not None:
+            b = gateways.backends(spec, namespace)
+            drift = gateway_drift(view.docs, b)
+            synced = gateway_in_sync(view.docs, b, wanted)
+        else:
+            # A hand edit of any of the VirtualServices is drift; the step's clock starts
+            # only when every one of them carries the step's weight.
+            drift, synced = bool(drifted(routing, target)), routing_in_sync(routing, target, wanted)
+        seen = replace(seen, drift=drift and refused is None, mesh_in_sync=synced, refused=refused)
         if refused is None and starting(spec, status):
             ready, problem, warning = self._preflight(namespace, spec, located)
             seen = replace(seen, canary_ready=ready, problem=problem, warning=warning)
@@ -264,16 +281,26 @@ class Reconciler:
     def _locate(
         self, namespace: str, spec: RolloutSpec, target: Target
     ) -> tuple[Located | None, str | None]:
+        if spec.http_route is not None:
+            view, problem = gateways.locate(self.gateways, namespace, spec)
+            if view is None:
+                return None, problem
+            b = gateways.backends(spec, namespace)
+            pods = Routing((), gateways.pods_rule(spec, view))
+            return Located((), "", pods, b.stable, b.canary, view, b), None
         try:
-            vs = self.mesh.find_virtual_service(namespace, spec.service, spec.virtual_service)
+            found = self.mesh.find_virtual_services(
+                namespace, spec.service, spec.virtual_service_names
+            )
             dr = self.mesh.find_destination_rule(namespace, spec.service, spec.destination_rule)
-            validate_pair(vs, dr, target)
+            routing = Routing(tuple(found), dr)
+            validate_routing(routing, target)
         except (MeshError, NotFound, Invalid) as error:
             return None, str(error)
         located = Located(
-            vs["metadata"]["name"],
+            routing.names,
             dr["metadata"]["name"],
-            MeshDocs(vs, dr),
+            routing,
             subset_version(dr, spec.stable_subset) or spec.stable_subset,
             subset_version(dr, spec.canary_subset) or spec.canary_subset,
         )
@@ -286,9 +313,9 @@ class Reconciler:
         behind a maxEjectionPercent above 50, does the namespace require mutual TLS?
         Returns (ready, problem that blocks, warning that does not)."""
         readiness = self.workloads.subset_readiness(
-            namespace, located.docs.destination_rule, spec.canary_subset
+            namespace, located.routing.destination_rule, spec.canary_subset
         )
-        dr = located.docs.destination_rule
+        dr = located.routing.destination_rule
         blocked: str | None = None
         if needs_autoscaler(spec):
             canary = self.scaling.versions(namespace, dr, [spec.canary_subset])
@@ -298,7 +325,7 @@ class Reconciler:
             return readiness.ready, blocked, None
         report = self.workloads.mtls_report(
             namespace,
-            located.docs.destination_rule,
+            located.routing.destination_rule,
             (spec.stable_subset, spec.canary_subset),
         )
         problem, warning = mtls_findings(mode, spec.preflight.mtls, report)
@@ -314,14 +341,26 @@ class Reconciler:
         versions: Versions,
     ) -> RolloutStatus:
         status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
+        if located is not None and target is not None:
+            # Before the mesh moves: which VirtualServices already carry what this step asks.
+            status = self._with_routed(status, located.routing, target, decision.mesh)
         if status != old:
             self.fence.fence()
             obj = self.rollouts.write_status(obj, status.wire())
-        if located is not None and target is not None and decision.mesh:
-            docs = self._apply(obj, located, target, decision.mesh)
-            replaced = replaced_outlier_detection(docs.destination_rule, target.canary)
-            if replaced != status.replaced_outlier_detection and status.outlier_tightened:
-                status = status.model_copy(update={"replaced_outlier_detection": replaced})
+        if located is not None and located.gateway is not None and located.backends:
+            namespace = obj["metadata"]["namespace"]
+            self._wrote_gateway = gateways.apply(
+                self.gateways, self.fence, namespace, located.gateway, located.backends,
+                decision.mesh,
+            )  # fmt: skip
+        elif located is not None and target is not None:
+            routing = located.routing
+            if decision.mesh:
+                routing = self._apply(obj, located, target, decision.mesh)
+                replaced = replaced_outlier_detection(routing.destination_rule, target.canary)
+                if replaced != status.replaced_outlier_detection and status.outlier_tightened:
+                    status = status.model_copy(update={"replaced_outlier_detection": replaced})
+            status = self._with_routed(status, routing, target, decision.mesh)
         self._scale(obj["metadata"]["namespace"], decision.scale, versions)
         delivered = self._deliver(obj, status)
         thread = self.notifier.thread(obj)
@@ -350,17 +389,32 @@ class Reconciler:
             )
         return status
 
+    @staticmethod
+    def _with_routed(
+        status: RolloutStatus, routing: Routing, target: Target, actions: list[MeshAction]
+    ) -> RolloutStatus:
+        """``status`` saying what each VirtualService carries and whether it is in step."""
+        behind = set(out_of_sync(routing, target, actions))
+        routed = [
+            RoutedVirtualService(
+                name=name, canary_weight=carried_weight(vs, target), in_step=name not in behind
+            )
+            for name, vs in zip(routing.names, routing.virtual_services, strict=True)
+        ]
+        if routed == status.virtual_services:
+            return status
+        return status.model_copy(update={"virtual_services": routed})
+
     def _apply(
         self, obj: Doc, located: Located, target: Target, actions: list[MeshAction]
-    ) -> MeshDocs:
-        def transform(docs: MeshDocs) -> MeshDocs:
+    ) -> Routing:
+        def transform(docs: Routing) -> Routing:
             self.fence.fence()
-            result = apply_actions(docs.virtual_service, docs.destination_rule, target, actions)
-            return MeshDocs(result.virtual_service, result.destination_rule)
+            return apply_routing(docs, target, actions).routing
 
         namespace = obj["metadata"]["namespace"]
-        return self.mesh.update(
-            namespace, located.vs_name, located.dr_name, transform, current=located.docs
+        return self.mesh.update_all(
+            namespace, located.vs_names, located.dr_name, transform, current=located.routing
         )
 
     def _scale(self, namespace: str, wanted: list[ScaleDeployment], versions: Versions) -> None:

@@ -41,6 +41,7 @@ from rollout.kube import (
     Watcher,
     WorkloadClient,
 )
+from rollout.kube.gateway import GatewayClient
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.kube.scaling import ScalingClient
 from rollout.kube.secrets import KubeSecrets
@@ -161,6 +162,7 @@ def connect(
         mtls_floor=s.mtls_preflight,
         scrape_interval_s=s.scrape_interval_s,
         scaling=ScalingClient(kube, routing.version),
+        gateways=GatewayClient(kube, routing),
     )
     watches = KubeWatches(kube, routing.version, s.watch_timeout_s)
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)

@@ -18,6 +18,9 @@ AUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
 SECRETS = Resource("", "v1", "secrets")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 EVENTS = Resource("events.k8s.io", "v1", "events")
+GATEWAY = "gateway.networking.k8s.io"
+HTTPROUTES = Resource(GATEWAY, "v1", "httproutes")
+SERVICES = Resource("", "v1", "services")
 
 
 def virtual_services(version: str) -> Resource:
@@ -48,6 +51,11 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         (NETWORKING, "destinationrules", "list"),
         (NETWORKING, "destinationrules", "watch"),
         (NETWORKING, "destinationrules", "patch"),
+        (NETWORKING, "destinationrules", "create"),
+        (NETWORKING, "destinationrules", "delete"),
+        (GATEWAY, "httproutes", "get"),
+        (GATEWAY, "httproutes", "patch"),
+        ("", "services", "list"),
         (SECURITY, "peerauthentications", "list"),
         ("apps", "deployments", "list"),
         ("apps", "deployments", "patch"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rollout.kube.client import KubeClient
@@ -23,7 +23,7 @@ from rollout.kube.resources import (
     destination_rules,
     virtual_services,
 )
-from rollout.mesh.istio import NETWORKING, MeshDocs, hosts_of, same_host
+from rollout.mesh.istio import NETWORKING, MeshDocs, Routing, hosts_of, same_host, sends_to
 
 Doc = dict[str, Any]
 
@@ -112,6 +112,20 @@ class RoutingClient:
             host,
         )
 
+    def find_virtual_services(
+        self, namespace: str, host: str, names: Sequence[str] = ()
+    ) -> list[Doc]:
+        """The VirtualServices named, or else every one in ``namespace`` whose routes send
+        traffic to ``host`` (mesh and ingress alike), sorted by name."""
+        res = virtual_services(self.version)
+        if names:
+            return [self.kube.get(res, namespace, name) for name in names]
+        items, _ = self.kube.list(res, namespace)
+        found = sorted((d for d in items if sends_to(d, host, namespace)), key=_name)
+        if not found:
+            raise NotFound(f"no VirtualService in namespace {namespace} routes to {host}")
+        return found
+
     def find_destination_rule(self, namespace: str, host: str, name: str | None = None) -> Doc:
         return self._find(
             "DestinationRule",
@@ -144,6 +158,48 @@ class RoutingClient:
         )
         return self.kube.patch(res, old["metadata"].get("namespace"), _name(old), patch)
 
+    def read_all(self, namespace: str, vs_names: Sequence[str], dr_name: str) -> Routing:
+        return Routing(
+            tuple(self.kube.get(virtual_services(self.version), namespace, n) for n in vs_names),
+            self.kube.get(destination_rules(self.version), namespace, dr_name),
+        )
+
+    def update_all(
+        self,
+        namespace: str,
+        vs_names: Sequence[str],
+        dr_name: str,
+        transform: Callable[[Routing], Routing],
+        current: Routing | None = None,
+    ) -> Routing:
+        """Apply ``transform`` to every VirtualService and the rule, write what changed, in
+        order; on 409 read them all again and start over (those already written then
+        need no write: the transform is idempotent).
+
+        Kubernetes has no transaction across documents: a crash between two writes leaves
+        some VirtualServices moved and others not, which the next reconcile sees (not in
+        sync) and finishes; the engine starts a step's clock only once all are.
+        """
+        for attempt in range(self.conflict_attempts):
+            docs = (
+                current
+                if current is not None and attempt == 0
+                else self.read_all(namespace, vs_names, dr_name)
+            )
+            wanted = transform(docs)
+            try:
+                written = tuple(
+                    self.write(old, new)
+                    for old, new in zip(docs.virtual_services, wanted.virtual_services, strict=True)
+                )
+                dr = self.write(docs.destination_rule, wanted.destination_rule)
+                return Routing(written, dr)
+            except Conflict:
+                if attempt + 1 == self.conflict_attempts:
+                    raise
+                self._sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + self._rand.random() / 2))
+        raise AssertionError("unreachable")
+
     def update(
         self,
         namespace: str,
@@ -152,24 +208,16 @@ class RoutingClient:
         transform: Callable[[MeshDocs], MeshDocs],
         current: MeshDocs | None = None,
     ) -> MeshDocs:
-        """Apply ``transform`` and write what changed; on 409 read both again and start over.
+        """:meth:`update_all` for one VirtualService and its rule."""
 
-        ``current`` (documents the caller already holds, e.g. from the last update
-        or a watch) saves the reads on the first attempt; a stale one costs a 409.
-        """
-        for attempt in range(self.conflict_attempts):
-            docs = (
-                current
-                if current is not None and attempt == 0
-                else self.read(namespace, vs_name, dr_name)
-            )
-            wanted = transform(docs)
-            try:
-                vs = self.write(docs.virtual_service, wanted.virtual_service)
-                dr = self.write(docs.destination_rule, wanted.destination_rule)
-                return MeshDocs(vs, dr)
-            except Conflict:
-                if attempt + 1 == self.conflict_attempts:
-                    raise
-                self._sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + self._rand.random() / 2))
-        raise AssertionError("unreachable")
+        def one(docs: Routing) -> Routing:
+            out = transform(MeshDocs(docs.virtual_services[0], docs.destination_rule))
+            return Routing((out.virtual_service,), out.destination_rule)
+
+        start = (
+            None
+            if current is None
+            else Routing((current.virtual_service,), current.destination_rule)
+        )
+        done = self.update_all(namespace, [vs_name], dr_name, one, start)
+        return MeshDocs(done.virtual_services[0], done.destination_rule)

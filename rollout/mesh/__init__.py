@@ -8,7 +8,14 @@ the Kubernetes adapter reads and patches the documents.
 """
 
 from rollout.mesh.apply import MeshResult, apply_actions, in_sync
-from rollout.mesh.istio import MeshDocs, same_host, service_name, subset_labels, subset_version
+from rollout.mesh.istio import (
+    MeshDocs,
+    same_host,
+    sends_to,
+    service_name,
+    subset_labels,
+    subset_version,
+)
 from rollout.mesh.outlier import (
     REPLACED_ANNOTATION,
     outlier_detection,
@@ -44,6 +51,7 @@ __all__ = [
     "replaced_outlier_detection",
     "restore",
     "same_host",
+    "sends_to",
     "service_name",
     "set_header_route",
     "set_weights",

@@ -31,6 +31,20 @@ class MeshDocs:
     destination_rule: Doc
 
 
+@dataclass(frozen=True)
+class Routing:
+    """Every VirtualService a rollout moves (mesh and ingress alike) and its DestinationRule."""
+
+    virtual_services: tuple[Doc, ...]
+    destination_rule: Doc
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(
+            str((vs.get("metadata") or {}).get("name", "?")) for vs in self.virtual_services
+        )
+
+
 def qualify(host: str, namespace: str) -> str:
     """A service host, fully qualified in ``namespace``.
 
@@ -78,6 +92,31 @@ def hosts_of(doc: Doc) -> list[str]:
     return [host] if isinstance(host, str) else []
 
 
+def destination_hosts(vs: Doc) -> list[str]:
+    """Every host a VirtualService's HTTP routes send traffic to (its ``hosts`` aside)."""
+    found = []
+    for route in (vs.get("spec") or {}).get("http") or []:
+        entries = route.get("route") if isinstance(route, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            host = ((entry if isinstance(entry, dict) else {}).get("destination") or {}).get("host")
+            if isinstance(host, str) and host not in found:
+                found.append(host)
+    return found
+
+
+def sends_to(vs: Doc, host: str, namespace: str) -> bool:
+    """True when some HTTP route of ``vs`` sends traffic to ``host``, whatever the
+    VirtualService's own ``hosts`` and ``gateways`` are (an ingress VirtualService for
+    ``shop.example.com`` that routes to ``inventory-service`` is one of its routes).
+
+    >>> vs = {"spec": {"hosts": ["shop.example.com"], "gateways": ["public"],
+    ...       "http": [{"route": [{"destination": {"host": "inventory-service"}}]}]}}
+    >>> [sends_to(vs, h, "shop") for h in ("inventory-service.shop.svc.cluster.local", "cart")]
+    [True, False]
+    """
+    return any(same_host(h, host, namespace) for h in destination_hosts(vs))
+
+
 def subset_labels(dr: Doc, subset: str) -> dict[str, str] | None:
     """The pod labels a DestinationRule subset selects; None when there is no such subset."""
     for entry in (dr.get("spec") or {}).get("subsets") or []:
@@ -99,9 +138,12 @@ __all__ = [
     "SECURITY",
     "VERSION_LABELS",
     "MeshDocs",
+    "Routing",
+    "destination_hosts",
     "hosts_of",
     "qualify",
     "same_host",
+    "sends_to",
     "service_name",
     "subset_labels",
     "subset_version",

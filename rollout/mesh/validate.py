@@ -7,7 +7,7 @@ at every reconcile, and by the CLI before it writes a Rollout.
 
 from __future__ import annotations
 
-from rollout.mesh.istio import VERSION_LABELS, subset_version
+from rollout.mesh.istio import VERSION_LABELS, destination_hosts, sends_to, subset_version
 from rollout.mesh.routes import managed_routes
 from rollout.mesh.shape import DESTINATION_RULE, VIRTUAL_SERVICE, check_shape
 from rollout.mesh.target import Doc, MeshError, Target, check_kind, name_of, weight_of
@@ -86,12 +86,18 @@ def validate_pair(vs: Doc, dr: Doc, target: Target) -> list[int]:
     problems = _kind_problems(vs, "VirtualService") + _kind_problems(dr, "DestinationRule")
     if problems:
         raise MeshError(problems)
-    hosts = (vs.get("spec") or {}).get("hosts") or []
-    if not any(target.same_host(h) for h in hosts):
+    # Ours when its routes send traffic to the service, whatever its hosts and gateways
+    # (an ingress VirtualService for a public host is one of the service's routes).
+    # (Named routes, or no routes at all, get the more precise problems further down.)
+    http = (vs.get("spec") or {}).get("http")
+    routed = bool(target.routes) or not http or sends_to(vs, target.host, target.namespace)
+    if not routed:
+        sent = destination_hosts(vs)
         problems.append(
             Problem(
-                "VirtualService.spec.hosts",
-                f"VirtualService {name_of(vs)} routes {hosts}, not {target.host}",
+                "VirtualService.spec.http",
+                f"VirtualService {name_of(vs)} sends traffic to {sent or 'no host'}, "
+                f"not {target.host}",
             )
         )
     dr_host = (dr.get("spec") or {}).get("host")
@@ -114,6 +120,8 @@ def validate_pair(vs: Doc, dr: Doc, target: Target) -> list[int]:
             )
     if not problems:
         problems += _version_problems(dr, target)
+    if not routed:
+        raise MeshError(problems)  # no route of it could be ours: nothing more to say
     try:
         indices = managed_routes(vs, target)
     except MeshError as error:

@@ -51,10 +51,12 @@ from rollout.model.status import (
     Previous,
     RecordedDeployment,
     RolloutStatus,
+    RoutedVirtualService,
     Stage,
     Undo,
     Verdict,
 )
+from rollout.model.traffic import HttpRouteTarget
 
 GROUP = "meshrollout.dev"
 VERSION = "v1alpha1"
@@ -103,6 +105,7 @@ __all__ = [
     "Evidence",
     "HeaderRoute",
     "HistoryEntry",
+    "HttpRouteTarget",
     "LogLikelihoods",
     "MetricVerdict",
     "MustCatch",
@@ -117,6 +120,7 @@ __all__ = [
     "RecordedDeployment",
     "RolloutSpec",
     "RolloutStatus",
+    "RoutedVirtualService",
     "ScaleDown",
     "SecretKeyRef",
     "SlackNotifications",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -37,9 +37,11 @@ from rollout.model.base import (
     parse_duration,
     shorten,
 )
+from rollout.model.traffic import HttpRouteTarget, one_way
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 MAX_ROUTES = 32
+MAX_VIRTUAL_SERVICES = 16
 MAX_CUSTOM_CHECKS = 10
 MAX_QUERY_LENGTH = 2048
 MAX_LINKS = 10
@@ -397,7 +399,18 @@ class RolloutSpec(CamelModel):
 
     service: Host
     virtual_service: DnsSubdomain | None = None
+    virtual_services: list[DnsSubdomain] = Field(
+        default_factory=list,
+        max_length=MAX_VIRTUAL_SERVICES,
+        description="VirtualServices moved together (mesh, ingress; at most 16); unset: "
+        "virtualService, else every one whose routes send traffic to the service.",
+    )
     destination_rule: DnsSubdomain | None = None
+    http_route: HttpRouteTarget | None = Field(
+        default=None,
+        description="An HTTPRoute's backend Services instead of VirtualServices (the "
+        "subsets then name the versions).",
+    )
     routes: list[Line] = Field(
         default_factory=list,
         max_length=MAX_ROUTES,
@@ -434,6 +447,17 @@ class RolloutSpec(CamelModel):
         if canary == info.data.get("stable_subset"):
             raise ValueError(f"is {canary!r}, the same as stableSubset; a canary needs its own")
         return canary
+
+    @field_validator("virtual_services", "http_route")
+    @classmethod
+    def _one_way_to_name_the_traffic(cls, value: Any, info: ValidationInfo) -> Any:
+        return one_way(value, info.field_name, info.data)
+
+    @property
+    def virtual_service_names(self) -> list[str]:
+        """The VirtualServices named, in either field (empty: found by host)."""
+        single = [self.virtual_service] if self.virtual_service else []
+        return list(self.virtual_services) or single
 
     @field_validator("routes")
     @classmethod

@@ -303,6 +303,18 @@ class Undo(CamelModel):
     requested_at: datetime
 
 
+class RoutedVirtualService(CamelModel):
+    """One VirtualService the rollout moves, and the canary weight it carries now."""
+
+    name: str
+    canary_weight: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None, description="The canary's share of the pair on its managed routes."
+    )
+    in_step: bool = Field(
+        default=False, description="It carries what the step asks for (the step's weight)."
+    )
+
+
 class RolloutStatus(CamelModel):
     """What the controller has done; the engine's whole memory between calls."""
 
@@ -326,6 +338,12 @@ class RolloutStatus(CamelModel):
     outlier_tightened: bool = False
     replaced_outlier_detection: dict[str, Any] | None = Field(
         default=None, description="The canary subset's settings before tightening."
+    )
+    virtual_services: list[RoutedVirtualService] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Every VirtualService moved, as last written or read: which carry the "
+        "step's weight (the step's clock starts when all of them do).",
     )
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

@@ -25,6 +25,7 @@ from typing import Any
 
 from meshlab.istio_metrics import Exporter, Load
 from meshlab.kubeapi import KubeAPI
+from meshlab.kubeapi.store import ApiError
 from meshlab.prometheus import PrometheusServer, free_port
 from meshlab.seed import NS, seed_documents
 from meshlab.stack import controller_argv, run_cli
@@ -51,7 +52,10 @@ class Traffic:
     def current_weights(self) -> dict[str, float]:
         t = self.api.registry.find("networking.istio.io", "v1", "virtualservices")
         assert t is not None
-        vs = self.api.store.get(t, self.namespace, "inventory-route")
+        try:
+            vs = self.api.store.get(t, self.namespace, "inventory-route")
+        except ApiError:
+            return {}  # told on an HTTPRoute instead: no traffic simulated here
         route = next(r for r in vs["spec"]["http"] if r.get("name") == "primary")["route"]
         return {
             e["destination"]["subset"]: float(e.get("weight", 100 if len(route) == 1 else 0))

@@ -169,7 +169,10 @@ def test_start_finds_the_seed_route_by_name(stack: Stack) -> None:
     """`rollout start inventory v2` finds inventory-route, which routes inventory-service."""
     start(stack)
     spec = stack.rollout()["spec"]
-    assert (spec["virtualService"], spec["destinationRule"]) == ("inventory-route", "inventory-dr")
+    assert (spec["virtualServices"], spec["destinationRule"]) == (
+        ["inventory-route"],
+        "inventory-dr",
+    )
     assert (spec["service"], spec["stableSubset"]) == ("inventory-service", "v1")
 
 

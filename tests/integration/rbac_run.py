@@ -10,11 +10,12 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from meshlab.kubeapi import KubeAPI
 from meshlab.kubeapi.deployments import DeploymentController
 from meshlab.prometheus import free_port
-from meshlab.seed import NS, seed_documents
+from meshlab.seed import NS, seed_documents, seed_httproute
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.controller.fakes import evaluation
 from rollout.controller.settings import Settings
@@ -137,6 +138,8 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
         _wait(scaled_down)
         command("undo")
         _wait(lambda: status().get("phase") == "Undone" and not status().get("outbox"))
+
+        _gateway_scenario(api, controller)
         controller.stop()
         calls = set()
         for entry in api.audit.entries():
@@ -149,6 +152,44 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
     finally:
         pods.stop()
         api.stop()
+
+
+def _gateway_scenario(api: KubeAPI, controller: Any) -> None:
+    """An HTTPRoute rollout: weights patched on the HTTPRoute, a regression creating the
+    canary Service's host rule, a restart deleting it (Services listed throughout)."""
+    seed_httproute(api)
+    rollouts = api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
+    assert rollouts is not None
+    spec = {
+        "service": "inventory-service",
+        "stableSubset": "v1",
+        "canarySubset": "v2",
+        "httpRoute": {
+            "name": "inventory-route",
+            "stableService": "inventory-v1",
+            "canaryService": "inventory-v2",
+        },
+    }
+    api.store.create(rollouts, NS, {"metadata": {"name": "probe-gw"}, "spec": spec})
+
+    def status() -> dict[str, Any]:
+        return api.store.get(rollouts, NS, "probe-gw").get("status") or {}
+
+    _wait(lambda: status().get("phase") == "Progressing" and status().get("stepStartedAt"))
+    started = datetime.fromisoformat(str(status()["stepStartedAt"]))
+    controller.queue.put((NS, "probe-gw"), evaluation("fail", datetime.now(UTC), started))
+    _wait(lambda: status().get("phase") == "RolledBack" and status().get("outlierTightened"))
+    rules = api.registry.find("networking.istio.io", "v1", "destinationrules")
+    assert rules is not None
+    ours = "inventory-v2-meshrollout-outlier"
+    _wait(lambda: any(r["metadata"]["name"] == ours for r in api.store.list(rules, NS, bool)[0]))
+    api.store.update(
+        rollouts,
+        NS,
+        "probe-gw",
+        lambda d: {**d, "spec": {**d["spec"], "command": {"name": "restart", "id": "again"}}},
+    )
+    _wait(lambda: all(r["metadata"]["name"] != ours for r in api.store.list(rules, NS, bool)[0]))
 
 
 def _wait(condition: object, timeout: float = 30) -> None:

@@ -41,6 +41,12 @@ def edited(doc: Doc, change: Callable[[Doc], object]) -> Doc:
         pytest.param(
             seed_vs(), destination_rule(host=f"{HOST}.shop.svc.cluster.local"), id="fqdn-rule"
         ),
+        pytest.param(
+            # Argo Rollouts' ingress example: a public host on a gateway, routing to the service.
+            virtual_service(healthz(), primary(), hosts=["shop.example.com"]),
+            destination_rule(),
+            id="ingress-host",
+        ),
     ],
 )
 def test_valid_pairs_return_the_managed_routes(vs: Doc, dr: Doc) -> None:
@@ -74,11 +80,11 @@ BROKEN_PAIRS = [
         id="rule-wrong-group",
     ),
     pytest.param(
-        virtual_service(healthz(), primary(), hosts=["cart-service"]),
+        virtual_service(primary(dest("v1", host="cart-service")), hosts=[HOST]),
         destination_rule(),
         TARGET,
-        ["VirtualService.spec.hosts"],
-        "routes ['cart-service'], not inventory-service",
+        ["VirtualService.spec.http"],
+        "sends traffic to ['cart-service'], not inventory-service",
         id="host-not-routed",
     ),
     pytest.param(

@@ -3,8 +3,9 @@
 A :class:`ResourceType` is one plural of one group, served at one or more
 versions from the same storage (Istio's v1, v1beta1 and v1alpha3 are the same
 objects, as on a real cluster). ``default_types()`` registers what the
-controller uses: our CRD, Istio's networking and security kinds, Deployments,
-HorizontalPodAutoscalers, Secrets, ConfigMaps, Namespaces, Events and Leases.
+controller uses: our CRD, Istio's networking and security kinds, the Gateway API's
+HTTPRoute (``gateway_api``), Services, Deployments, HorizontalPodAutoscalers,
+Secrets, ConfigMaps, Namespaces, Events and Leases.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from meshlab.kubeapi import gateway_api
 from rollout.crd import build_crd
 
 # lab/meshlab/kubeapi/registry.py -> the repository root, where the chart is.
@@ -134,6 +136,16 @@ def default_types(crd_file: Path = CRD_FILE) -> list[ResourceType]:
         _istio("virtualservices", "VirtualService"),
         _istio("destinationrules", "DestinationRule"),
         _istio("peerauthentications", "PeerAuthentication", group="security.istio.io"),
+        ResourceType(
+            gateway_api.GROUP,
+            gateway_api.VERSIONS,
+            "httproutes",
+            "HTTPRoute",
+            status_subresource=True,
+            custom=True,
+            schema=gateway_api.HTTPROUTE_SCHEMA,
+            categories=("all",),
+        ),
         ResourceType(
             "apps",
             ("v1",),
