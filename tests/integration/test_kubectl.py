@@ -4,7 +4,8 @@ One scripted session, in order: create a namespace (protobuf on the wire),
 discover the resources, apply the seed's VirtualService and DestinationRule and a
 Rollout from YAML, read them with short names and every output, explain, patch
 (merge and JSON), server-side apply (twice, with a conflict, forced), diff, wait,
-watch, delete. Each step asserts kubectl's exit code and what it printed.
+watch, delete; then an HPA made by ``kubectl autoscale`` and read with get hpa.
+Each step asserts kubectl's exit code and what it printed.
 """
 
 from __future__ import annotations
@@ -227,3 +228,71 @@ def test_patch_apply_diff_wait_watch_delete(session: tuple[Kubectl, KubeAPI, Pat
     assert 'rollout.meshrollout.dev "inventory" deleted' in k.ok("delete", "-f", rollout)
     k.ok("wait", "--for=delete", "mro/inventory", "--timeout=10s")
     assert "No resources found" in k.run("get", "mro").stderr
+
+
+def test_autoscale_and_get_hpa(session: tuple[Kubectl, KubeAPI, Path]) -> None:
+    """kubectl autoscale sends an autoscaling/v2 HPA as protobuf; get hpa prints
+    kube-apiserver's columns: <unknown> until measured, then the status's current
+    values, "+ N more..." past two metrics, <unset> without minReplicas; explain knows it."""
+    k, api, _ = session
+    k.ok("create", "namespace", NS)
+    k.ok("create", "deployment", "web", "--image=nginx", "--replicas=2")
+    autoscaled = k.ok("autoscale", "deploy", "web", "--min=2", "--max=5", "--cpu-percent=80")
+    assert "horizontalpodautoscaler.autoscaling/web autoscaled" in autoscaled
+    target = "{.spec.metrics[0].resource.target.averageUtilization}"
+    assert k.ok("get", "hpa", "web", "-o", f"jsonpath={target}") == "80"
+    table = k.ok("get", "hpa").splitlines()
+    header = ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert table[0].split() == header
+    assert table[1].split()[:7] == ["web", "Deployment/web", "cpu:", "<unknown>/80%", "2", "5", "0"]
+
+    def metric(kind: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"type": kind, key: body}
+
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "queue", "namespace": NS},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 4,
+            "metrics": [
+                metric(
+                    "Resource",
+                    "resource",
+                    {"name": "memory", "target": {"type": "AverageValue", "averageValue": "200Mi"}},
+                ),
+                metric(
+                    "Pods",
+                    "pods",
+                    {
+                        "metric": {"name": "rps"},
+                        "target": {"type": "AverageValue", "averageValue": "1k"},
+                    },
+                ),
+                metric(
+                    "External",
+                    "external",
+                    {"metric": {"name": "depth"}, "target": {"type": "Value", "value": "30"}},
+                ),
+            ],
+        },
+    }
+    k.ok("create", "-f", "-", stdin=json.dumps(hpa))
+    status = {
+        "currentReplicas": 3,
+        "desiredReplicas": 3,
+        "currentMetrics": [
+            metric(
+                "Resource", "resource", {"name": "memory", "current": {"averageValue": "150Mi"}}
+            ),
+            metric("Pods", "pods", {"metric": {"name": "rps"}, "current": {"averageValue": "800"}}),
+        ],
+    }
+    t = api.registry.find("autoscaling", "v2", "horizontalpodautoscalers")
+    assert t is not None
+    api.store.update(t, NS, "queue", lambda cur: {**cur, "status": status}, subresource="status")
+    row = k.ok("get", "hpa", "queue", "--no-headers")
+    assert "memory: 150Mi/200Mi, 800/1k + 1 more..." in row
+    assert row.split()[-4:-1] == ["<unset>", "4", "3"]
+    assert "averageUtilization\t<integer>" in k.ok("explain", "hpa.spec.metrics.resource.target")

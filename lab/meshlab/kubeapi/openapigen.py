@@ -29,6 +29,7 @@ ROOTS = [
     "io.k8s.api.apps.v1.Deployment",
     "io.k8s.api.events.v1.Event",
     "io.k8s.api.coordination.v1.Lease",
+    "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
     "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
     "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
 ]

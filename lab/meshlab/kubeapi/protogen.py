@@ -31,11 +31,14 @@ KINDS = {
     ("apps/v1", "Deployment"): "k8s.io.api.apps.v1.Deployment",
     ("events.k8s.io/v1", "Event"): "k8s.io.api.events.v1.Event",
     ("coordination.k8s.io/v1", "Lease"): "k8s.io.api.coordination.v1.Lease",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): (
+        "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler"
+    ),
     ("v1", "DeleteOptions"): "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
 }
 ENVELOPE = "k8s.io.apimachinery.pkg.runtime.Unknown"
 SOURCES = {
-    "api": ["core/v1", "apps/v1", "events/v1", "coordination/v1"],
+    "api": ["core/v1", "apps/v1", "events/v1", "coordination/v1", "autoscaling/v2"],
     "apimachinery": [
         "pkg/apis/meta/v1",
         "pkg/runtime",

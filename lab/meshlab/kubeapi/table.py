@@ -132,6 +132,65 @@ def _containers(field: str) -> Callable[[Obj], Any]:
     return cell
 
 
+def _hpa_metric(spec: Obj, status: Obj) -> str:
+    """One metric as kube-apiserver's ``formatHPAMetrics`` writes it ("cpu: 40%/80%")."""
+    key = _HPA_SOURCES.get(str(spec.get("type")))
+    if key is None:
+        return "<unknown type>"
+    source, current = spec.get(key) or {}, (status.get(key) or {}).get("current")
+    target = source.get("target") or {}
+    known = current is not None
+
+    def now(field: str, suffix: str = "") -> str:
+        # The server prints <unknown> until the controller has measured the metric.
+        value = (current or {}).get(field)
+        return f"{value}{suffix}" if known and value is not None else "<unknown>"
+
+    if key in ("resource", "containerResource"):
+        name = source.get("name", "")
+        if "averageValue" in target:
+            return f"{name}: {now('averageValue')}/{target['averageValue']}"
+        goal = target.get("averageUtilization")
+        return (
+            f"{name}: {now('averageUtilization', '%')}/{'<auto>' if goal is None else f'{goal}%'}"
+        )
+    if key == "pods":
+        return f"{now('averageValue')}/{target.get('averageValue')}"
+    if "averageValue" in target:
+        return f"{now('averageValue')}/{target['averageValue']} (avg)"
+    return f"{now('value')}/{target.get('value')}"
+
+
+_HPA_SOURCES = {
+    "Resource": "resource",
+    "ContainerResource": "containerResource",
+    "Pods": "pods",
+    "Object": "object",
+    "External": "external",
+}
+
+
+def _hpa_targets(obj: Obj) -> str:
+    """The Targets cell: the first two metrics (current/target), then how many more."""
+    specs = json_path(obj, ".spec.metrics") or []
+    if not specs:
+        return "<none>"
+    statuses = json_path(obj, ".status.currentMetrics") or []
+    cells = [_hpa_metric(s, statuses[i] if i < len(statuses) else {}) for i, s in enumerate(specs)]
+    more = f" + {len(cells) - 2} more..." if len(cells) > 2 else ""
+    return ", ".join(cells[:2]) + more
+
+
+def _hpa_reference(obj: Obj) -> str:
+    ref = json_path(obj, ".spec.scaleTargetRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def _hpa_min(obj: Obj) -> str:
+    value = json_path(obj, ".spec.minReplicas")
+    return "<unset>" if value is None else str(value)
+
+
 _AGE = (_col("Age"), _path(".metadata.creationTimestamp", "date"))
 # kube-apiserver's printers for the built-in kinds the emulator serves.
 BUILTIN: dict[str, Printer] = {
@@ -155,6 +214,15 @@ BUILTIN: dict[str, Printer] = {
         (_col("Images", priority=1), _containers("image")),
     ],
     "leases": [(_col("Holder"), _path(".spec.holderIdentity")), _AGE],
+    # Every column is typed string, as kube-apiserver declares them, though two cells are integers.
+    "horizontalpodautoscalers": [
+        (_col("Reference"), _hpa_reference),
+        (_col("Targets"), _hpa_targets),
+        (_col("MinPods"), _hpa_min),
+        (_col("MaxPods"), lambda o: json_path(o, ".spec.maxReplicas") or 0),
+        (_col("Replicas"), lambda o: json_path(o, ".status.currentReplicas") or 0),
+        _AGE,
+    ],
 }
 # kube-apiserver's printer for core Events: the first column is Last Seen, not Name.
 EVENTS: Printer = [
