@@ -5,7 +5,13 @@ The JSON is a contract other tools read::
     {"runs": N, "scenarios": {SCENARIO: {JUDGE: {
         "false_rollback_rate", "detection_rate", "median_time_to_rollback_s",
         "p90_time_to_rollback_s", "median_excess_failed", "bad_promotion_rate",
-        "median_time_to_promotion_s"}}}}
+        "bad_full_promotion_rate", "median_time_to_promotion_s"}}}}
+
+Judges: ``ours`` (the sequential judge), ``threshold`` (the shipped default judge
+with a new user's settings), then the rivals. ``bad_promotion_rate`` is the share
+of runs in which a bad canary was promoted past any step; ``bad_full_promotion_rate``
+the share in which it reached 100% and the rollout succeeded (what users care
+most about: a bad canary caught at 25% cost a few requests, one at 100% costs a release).
 
 A figure that does not apply (detection of a healthy canary, false rollbacks
 of a bad one, a median most runs never reached) is ``null``. The table adds a
@@ -35,6 +41,7 @@ FIGURES = (
     "p90_time_to_rollback_s",
     "median_excess_failed",
     "bad_promotion_rate",
+    "bad_full_promotion_rate",
     "median_time_to_promotion_s",
 )
 
@@ -66,6 +73,7 @@ def summarise(scenario: Scenario, outcomes: list[Outcome]) -> dict[str, Any]:
             "p90_time_to_rollback_s": None,
             "median_excess_failed": None,
             "bad_promotion_rate": None,
+            "bad_full_promotion_rate": None,
             "median_time_to_promotion_s": _quantile(
                 [math.inf if o.succeeded_at is None else o.succeeded_at for o in outcomes], 0.5
             ),
@@ -85,6 +93,11 @@ def summarise(scenario: Scenario, outcomes: list[Outcome]) -> dict[str, Any]:
         "p90_time_to_rollback_s": _quantile(delays, 0.9),
         "median_excess_failed": round(float(np.median([o.excess_failed for o in outcomes])), 1),
         "bad_promotion_rate": sum(o.promoted_while_bad for o in outcomes) / n,
+        # Succeeded after the regression began: the judge had the chance to see it.
+        "bad_full_promotion_rate": sum(
+            o.succeeded_at is not None and o.succeeded_at >= onset for o in outcomes
+        )
+        / n,
         "median_time_to_promotion_s": None,
     }
 
@@ -131,7 +144,7 @@ def table(report: dict[str, Any]) -> str:
     runs = report["runs"]
     head = (
         f"{'judge':<13}{'false rb (95% CI)':>20}{'detected':>10}{'rb med s':>10}"
-        f"{'rb p90 s':>10}{'excess 5xx':>12}{'bad promo':>11}{'promoted s':>12}"
+        f"{'rb p90 s':>10}{'excess 5xx':>12}{'bad promo':>11}{'bad full':>10}{'promoted s':>12}"
     )
     lines = []
     for scenario, judges in report["scenarios"].items():
@@ -149,6 +162,7 @@ def table(report: dict[str, Any]) -> str:
                 f"{_cell(f['p90_time_to_rollback_s'], 's'):>10}"
                 f"{_cell(f['median_excess_failed'], 'n'):>12}"
                 f"{_cell(f['bad_promotion_rate'], 'rate'):>11}"
+                f"{_cell(f['bad_full_promotion_rate'], 'rate'):>10}"
                 f"{_cell(f['median_time_to_promotion_s'], 's'):>12}"
             )
     return "\n".join(lines)
@@ -176,6 +190,7 @@ def markdown(report: dict[str, Any]) -> str:
                 cells.append(
                     f"{100 * f['detection_rate']:.0f}% · {when} · {f['median_excess_failed']:g}"
                     f" · {100 * f['bad_promotion_rate']:.1f}%"
+                    f" / {100 * f['bad_full_promotion_rate']:.1f}%"
                 )
         row = f"| {name} | " + " | ".join(cells) + " |"
         (healthy if by_judge[judges[0]]["false_rollback_rate"] is not None else bad).append(row)

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bench.judge.ours import Ours
+from bench.judge.ours import ours, threshold
 from bench.judge.rivals import STEPS, Flagger, Kayenta, Move, NaiveZ, WaldOracle
 from bench.judge.scenarios import Scenario
 from bench.judge.traffic import Path, World
 
-JUDGES = ("ours", "flagger", "flagger_thr1", "kayenta", "naive_z", "wald_oracle")
+JUDGES = ("ours", "threshold", "flagger", "flagger_thr1", "kayenta", "naive_z", "wald_oracle")
 HORIZON_S = 3600
 
 
@@ -33,7 +33,9 @@ class Judge(Protocol):
 
 def make(name: str, scenario: Scenario) -> Judge:
     if name == "ours":
-        return Ours(scenario)
+        return ours(scenario)
+    if name == "threshold":
+        return threshold(scenario)
     if name == "flagger":
         return Flagger(scenario)
     if name == "flagger_thr1":
