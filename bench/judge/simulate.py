@@ -11,7 +11,7 @@ that misses a regression pays for every request it let through.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.judge.ours import ours, threshold
 from bench.judge.rivals import STEPS, Flagger, Kayenta, Move, NaiveZ, WaldOracle
@@ -31,9 +31,10 @@ class Judge(Protocol):
     def look(self, t: int, path: Path) -> Move | None: ...
 
 
-def make(name: str, scenario: Scenario) -> Judge:
+def make(name: str, scenario: Scenario, overrides: dict[str, Any] | None = None) -> Judge:
+    """A fresh judge for one run; ``overrides`` go into ours' ``spec.analysis``."""
     if name == "ours":
-        return ours(scenario)
+        return ours(scenario, overrides)
     if name == "threshold":
         return threshold(scenario)
     if name == "flagger":
@@ -95,12 +96,15 @@ def run(judge: Judge, world: World) -> Outcome:
 
 
 def run_many(
-    scenario: Scenario, seeds: list[int], judges: tuple[str, ...] = JUDGES
+    scenario: Scenario,
+    seeds: list[int],
+    judges: tuple[str, ...] = JUDGES,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, list[Outcome]]:
     """Every judge through the same worlds, one per seed."""
     out: dict[str, list[Outcome]] = {name: [] for name in judges}
     for seed in seeds:
         world = World(scenario, seed, HORIZON_S)
         for name in judges:
-            out[name].append(run(make(name, scenario), world))
+            out[name].append(run(make(name, scenario, overrides), world))
     return out
