@@ -50,6 +50,7 @@ DRIFT = 0.002  # a target's interval runs up to this much long or short
 JITTER_S = 0.3  # and each scrape's timestamp wanders by about this much
 RESTART_EVERY_S = 1800.0  # a pod is replaced this often on average (per version)
 CANARY_RESTART_S = (20.0, 900.0)  # and one canary pod restarts at some time in this window
+KEY_SPAN = 1e7  # series id * this + time: a sort key (times are under a day)
 LOOKAHEAD_S = 60  # samples computed ahead of the look that asks (recomputed on a new weight)
 BLOCK_S = 300  # traffic is drawn in blocks of this many seconds, as far as a judge looks
 BURST_EVERY_S = 300.0  # bursts: 2-4x the rate for ~30 s, this often on average
@@ -117,7 +118,10 @@ class World:
         valid for t <= ``upto`` (the rest is drawn when asked for)."""
         if weight not in self._streams:
             shape = (self.horizon + 1, PODS, len(CODES), SERIES)
-            self._streams[weight] = {v: np.zeros(shape) for v in VERSIONS}
+            # Only rows drawn so far are ever read: no need to zero the rest.
+            self._streams[weight] = {v: np.empty(shape) for v in VERSIONS}
+            for cum in self._streams[weight].values():
+                cum[0] = 0.0
             self._drawn[weight] = 0
         while self._drawn[weight] < min(upto, self.horizon):
             self._draw(weight, self._drawn[weight] // BLOCK_S)
@@ -180,8 +184,10 @@ class Layout:
             born = np.array([0, *restarts])[gens]
             for gen in range(len(restarts) + 1):
                 at = gens == gen
+                k = int(at.sum())
+                if k == 0:
+                    continue  # replaced again before its first scrape: never seen
                 for code in range(len(CODES)):
-                    k = int(at.sum())
                     ids = np.full(k, sid)
                     rows.append((times[at], born[at], np.full(k, pod), np.full(k, code), ids))
                     sid += 1
@@ -190,6 +196,10 @@ class Layout:
         )
         self.seconds = self.times.astype(int)  # a sample holds what was served before it
         self.first = self.born == 0  # the pod's first series (stable's: running for days)
+        self.ids = np.arange(sid)
+        self.heads = np.searchsorted(self.sid, self.ids)  # each series' first row
+        # Sorted by series then time: one searchsorted finds every series' rows in a range.
+        self.key = self.sid * KEY_SPAN + self.times
 
 
 class Path:
@@ -208,6 +218,8 @@ class Path:
         # a new weight at t makes the samples from t on stale (the ones before are history).
         self.values = {v: np.zeros((len(self.layout[v].times), SERIES)) for v in VERSIONS}
         self.ready = dict.fromkeys(VERSIONS, 0)
+        # Each series' first row with a request (it exists from there on), for ``values``.
+        self.exists = {v: self.layout[v].heads.copy() for v in VERSIONS}
 
     def set_weight(self, t: int, weight: int) -> None:
         for v in VERSIONS:
@@ -225,6 +237,11 @@ class Path:
         rows = (seconds >= self.ready[version]) & (seconds < until)
         self.values[version][rows] = self._values(version, rows)
         self.ready[version] = until
+        layout = self.layout[version]
+        rows_with_requests = np.where(
+            self.values[version][:, 0] > 0, np.arange(len(layout.times)), len(layout.times)
+        )
+        self.exists[version] = np.minimum.reduceat(rows_with_requests, layout.heads)
 
     def _values(self, version: str, rows: np.ndarray) -> np.ndarray:
         layout = self.layout[version]
@@ -288,22 +305,18 @@ class Path:
         restarted pod is a new series), so there are no resets to add."""
         self._ensure(version, end)
         layout, values = self.layout[version], self.values[version]
-        rows = np.flatnonzero((layout.times >= start) & (layout.times <= end) & (values[:, 0] > 0))
-        if len(rows) < 2:
-            return None
-        sid = layout.sid[rows]
-        heads = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
-        tails = np.concatenate((heads[1:], [len(rows)])) - 1
-        n = tails - heads + 1
-        keep = n >= 2
+        lo = np.searchsorted(layout.key, layout.ids * KEY_SPAN + start)
+        hi = np.searchsorted(layout.key, layout.ids * KEY_SPAN + end, side="right") - 1
+        lo = np.maximum(lo, self.exists[version])
+        keep = hi - lo >= 1  # two samples at least
         if not keep.any():
             return None
-        first, last, n = rows[heads[keep]], rows[tails[keep]], n[keep]
+        first, last = lo[keep], hi[keep]
         t0, t1 = layout.times[first][:, None], layout.times[last][:, None]
         v0, v1 = values[first], values[last]
         result = v1 - v0
         sampled = t1 - t0
-        average = sampled / (n[:, None] - 1)
+        average = sampled / (last - first)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             to_zero = np.where(result > 0, sampled * v0 / result, np.inf)
         to_start = np.minimum(t0 - start, to_zero)  # v0 >= 0 always: counters
