@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench.judge.ours import threshold
-from bench.judge.report import FIGURES, clopper_pearson, summarise
+from bench.judge.report import FIGURES, bar, clopper_pearson, summarise
 from bench.judge.scenarios import QUICK, by_name
 from bench.judge.simulate import HORIZON_S, JUDGES, Outcome, run
 from bench.judge.traffic import World
@@ -87,7 +87,7 @@ def test_the_benchmark_can_tell_a_bad_judge(quick: tuple[dict[str, Any], str]) -
     assert report["scenarios"]["aa_100rps"]["naive_z"]["false_rollback_rate"] >= 0.2
     assert report["scenarios"]["p99_50pct_100rps"]["flagger"]["detection_rate"] <= 0.1
     assert report["scenarios"]["err4x_1000rps"]["flagger"]["median_time_to_rollback_s"] == 360
-    assert "the bar (issue #5)" in stdout
+    assert "the bar (issue #15)" in stdout
 
 
 def test_the_default_judge_is_measured_as_users_get_it(
@@ -115,6 +115,40 @@ def test_the_threshold_judge_rolls_back_a_healthy_canary_near_a_bucket_boundary(
             reasons.append(judge.status.message)
     assert reasons, "no healthy canary rolled back"
     assert all("p99-vs-stable" in reason for reason in reasons), reasons
+
+
+def test_the_bar_is_the_issues() -> None:
+    """Issue #15's bar: promotion times, false rollbacks, detection, full promotions of bad
+    canaries, and excess failures against the oracle and Flagger; each line met or not."""
+
+    def figures(**values: float | None) -> dict[str, float | None]:
+        return dict.fromkeys(FIGURES) | values
+
+    report = {
+        "runs": 1000,
+        "scenarios": {
+            "aa_100rps": {"ours": figures(false_rollback_rate=0.0, median_time_to_promotion_s=300)},
+            "common_mode_100rps": {
+                "ours": figures(false_rollback_rate=0.02, median_time_to_promotion_s=None)
+            },
+            "err4x_1000rps": {
+                "ours": figures(
+                    detection_rate=1.0, bad_full_promotion_rate=0.0, median_excess_failed=30.0
+                ),
+                "wald_oracle": figures(median_excess_failed=20.0),
+                "flagger": figures(median_excess_failed=300.0),
+            },
+            "err4x_10rps": {"ours": figures(detection_rate=0.9, bad_full_promotion_rate=0.02)},
+        },
+    }
+    lines = dict(bar(report))
+    assert lines["aa_100rps: ours promotes a healthy canary in 300 s (<= 360 s)"]
+    assert not lines["common_mode_100rps: ours promotes in inf s (<= 2 x 300 s)"]
+    assert not lines["common_mode_100rps: ours rolls back 2.0% of healthy canaries (<= 1%)"]
+    assert not lines["err4x_10rps: ours detects 90.0% (>= 95%)"]
+    assert not lines["err4x_10rps: ours promotes the bad canary to 100% in 2.0% (<= 1%)"]
+    assert lines["err4x_1000rps: excess 5xx ours 30, oracle 20: 1.50x (<= 2x)"]
+    assert lines["err4x_1000rps: flagger 300 / ours 30: 10.0x fewer (>= 8x)"]
 
 
 def test_clopper_pearson_interval() -> None:
