@@ -13,8 +13,9 @@ weight, a multinomial split by pod, binomial 5xx, multinomial buckets) but
 aggregated per second, which is as fine as any judge can see; a pod's buckets
 are its version's in proportion to its requests of that code (their sum over
 pods, all a query sees, is exact). The traffic at second ``t`` depends only on
-the run and the weight then, so judges that took the same steps saw the same
-requests.
+the run and the weight then (it is drawn in blocks of ``BLOCK_S`` seconds, each
+from its own seed, as far as some judge looks), so judges that took the same
+steps saw the same requests.
 
 As Istio does, each pod has a series per response code (200, 503) for the
 request counter and for the latency histogram, created at that code's first
