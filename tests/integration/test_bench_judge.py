@@ -117,6 +117,23 @@ def test_the_threshold_judge_rolls_back_a_healthy_canary_near_a_bucket_boundary(
     assert all("p99-vs-stable" in reason for reason in reasons), reasons
 
 
+def test_a_bad_canary_promoted_to_100_percent_is_counted_once_its_regression_began() -> None:
+    """``bad_full_promotion_rate``: succeeded after the onset; a success before the onset is
+    no judge's miss, and a rollback is none either."""
+    late = by_name(("err4x_late_100rps",))[0]  # the regression starts at 120 s
+
+    def outcome(succeeded: int | None, rolled_back: int | None = None) -> Outcome:
+        return Outcome(
+            rolled_back_at=rolled_back,
+            succeeded_at=succeeded,
+            promoted_while_bad=False,
+            excess_failed=0,
+        )
+
+    figures = summarise(late, [outcome(300), outcome(60), outcome(None, 150), outcome(None)])
+    assert figures["bad_full_promotion_rate"] == 0.25
+
+
 def test_the_bar_is_the_issues() -> None:
     """Issue #15's bar: promotion times, false rollbacks, detection, full promotions of bad
     canaries, and excess failures against the oracle and Flagger; each line met or not."""
