@@ -101,6 +101,17 @@ class World:
             self.incident = (start, start + int(COMMON_MODE_S))
         self._streams: dict[int, dict[str, np.ndarray]] = {}
         self._drawn: dict[int, int] = {}  # per weight: seconds drawn so far
+        # Bucket shares by kind of second: (incident?, canary's regression?), normalised.
+        table = np.array(
+            [
+                scenario.bucket_shares(
+                    canary=regressed, slow=COMMON_MODE_SLOWDOWN if incident else 1.0
+                )
+                for incident in (False, True)
+                for regressed in (False, True)
+            ]
+        )
+        self._shares = table / table.sum(axis=1, keepdims=True)
         self._layouts: dict[str, Layout] = {}
 
     def layout(self, version: str) -> Layout:
@@ -145,17 +156,7 @@ class World:
                 error = np.where(bad, error * s.error_ratio, error)
             error = np.clip(error + in_incident * COMMON_MODE_ERRORS, 0, 1)
             kinds = np.where(in_incident, 2, 0) + np.where(bad & is_canary, 1, 0)
-            table = np.array(
-                [
-                    s.bucket_shares(
-                        canary=regressed, slow=COMMON_MODE_SLOWDOWN if incident else 1.0
-                    )
-                    for incident in (False, True)
-                    for regressed in (False, True)
-                ]
-            )
-            pvals = table[kinds]
-            pvals = pvals / pvals.sum(axis=1, keepdims=True)
+            pvals = self._shares[kinds]
             pods = rng.multinomial(n, np.full(PODS, 1 / PODS))  # (seconds, PODS)
             errors = rng.binomial(pods, error[:, None])
             per_second = np.zeros((len(seconds), PODS, len(CODES), SERIES))
