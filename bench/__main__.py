@@ -1,8 +1,10 @@
-"""``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``."""
+"""``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``
+(``--promotion-table`` for the time-to-promotion table)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,7 +21,23 @@ def main(argv: list[str] | None = None) -> int:
     judge.add_argument("--runs", type=int, help="runs per scenario (default 1000)")
     judge.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     judge.add_argument("--json", type=Path)
+    judge.add_argument(
+        "--promotion-table",
+        action="store_true",
+        help="ours' median time to full promotion against traffic and settings (200 runs)",
+    )
+    judge.add_argument(
+        "--override",
+        action="append",
+        type=json.loads,
+        help="spec.analysis overrides, a column of the promotion table: '{\"tolerance\": 0.5}'",
+    )
     args = parser.parse_args(argv)
+    if args.name == "judge" and args.promotion_table:
+        from bench.judge.promotion import main as promotion_main
+
+        promotion_main(args.runs, args.override)
+        return 0
     if args.name == "judge":
         from bench.judge.report import main as judge_main
 

@@ -1,4 +1,4 @@
-"""The sequential judge's benchmark (issue #5): ``python -m bench judge``.
+"""The judge benchmark (issues #5, #15): ``python -m bench judge``.
 
 ``scenarios`` (ground truth) → ``traffic`` (requests, scrapes, Prometheus's
 ``increase``) → ``ours`` and ``rivals`` (the judges) → ``simulate`` (one

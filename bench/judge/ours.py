@@ -1,10 +1,19 @@
-"""``ours``: the shipped controller's decisions, through its real pure code.
+"""``ours`` and ``threshold``: the shipped controller's decisions, through its real pure code.
 
 Every evaluation builds the :class:`Observation` the Prometheus adapter would
-(``increase`` over the step so far, per version), asks the shipped sequential
-judge (``rollout.analysis.sequential``) for a verdict and the shipped engine
+(``increase`` over the step so far, per version), asks a shipped judge
+(``rollout.analysis.judges.JUDGES``) for a verdict and the shipped engine
 (``rollout.engine.decide``) for the next status. Nothing here decides: the
 benchmark measures the code users run, with the spec a user would write.
+
+* ``ours``: the sequential judge, evaluated at every scrape, with the step
+  extended up to an hour (``maxInconclusive: 240``);
+* ``threshold``: the threshold judge with exactly a new user's settings (only
+  ``judge: threshold`` in the spec's analysis; everything else, the 15 s
+  interval and ``maxInconclusive: 5`` then pause included, is the default).
+
+Analysis overrides (``--promotion-table``) are merged into the spec as a user
+would write them, so any field of ``Analysis`` can be benchmarked.
 """
 
 from __future__ import annotations
@@ -15,11 +24,11 @@ from typing import Any
 from bench.judge.rivals import Move
 from bench.judge.scenarios import Scenario
 from bench.judge.traffic import Path, as_counts
+from rollout.analysis.judges import JUDGES
 from rollout.analysis.observations import Observation, VersionCounts
-from rollout.analysis.sequential import sequential_judge
 from rollout.analysis.verdicts import Step
 from rollout.engine import Observed, decide
-from rollout.model import RolloutSpec, RolloutStatus, parse_spec
+from rollout.model import RolloutSpec, RolloutStatus, parse_duration, parse_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -31,20 +40,25 @@ SPEC: dict[str, Any] = {
     # The sequential judge extends a step until it has positive evidence: allow an hour.
     "analysis": {"judge": "sequential", "interval": "15s", "maxInconclusive": 240},
 }
+THRESHOLD_SPEC: dict[str, Any] = {
+    "service": "inventory",
+    "stableSubset": "v1",
+    "canarySubset": "v2",
+    "analysis": {"judge": "threshold"},
+}
+"""What a new user writes: every other setting is the default."""
 
 
-class Ours:
-    """The shipped sequential judge and engine, looking at every scrape."""
+class Shipped:
+    """A shipped judge and the shipped engine, looking every ``analysis.interval``."""
 
-    name = "ours"
-
-    def __init__(self, scenario: Scenario) -> None:
-        # Evaluate at every scrape, and tell the judge the scrape interval (the controller's
-        # --scrape-interval), as a user following the README would.
-        self.every_s = self.scrape_s = scenario.scrape_s
-        analysis = {**SPEC["analysis"], "maxErrorRate": scenario.slo_error}
-        analysis["interval"] = f"{self.every_s}s"
-        self.spec = parse_spec({**SPEC, "analysis": analysis})
+    def __init__(self, name: str, spec: dict[str, Any], scrape_s: int) -> None:
+        self.name = name
+        self.spec = parse_spec(spec)
+        self.every_s = max(1, round(parse_duration(self.spec.analysis.interval).total_seconds()))
+        # The controller's --scrape-interval: what increase() may extrapolate.
+        self.scrape_s = scrape_s
+        self.judge = JUDGES[self.spec.analysis.judge]
         self.status = _weight_set(self.spec, decide(self.spec, RolloutStatus(), T0).status, T0)
 
     def look(self, t: int, path: Path) -> Move | None:
@@ -66,7 +80,7 @@ class Ours:
             self.scrape_s,
             before.gate,
         )
-        verdict = sequential_judge(observed, step)
+        verdict = self.judge(observed, step)
         after = _weight_set(
             self.spec, decide(self.spec, before, now, Observed(verdict=verdict)).status, now
         )
@@ -78,6 +92,25 @@ class Ours:
         if (after.step_index or 0) > (before.step_index or 0):
             return "advance"
         return None
+
+
+def ours(scenario: Scenario, overrides: dict[str, Any] | None = None) -> Shipped:
+    """The sequential judge at every scrape, as a user following the README would set it."""
+    analysis = {
+        **SPEC["analysis"],
+        "maxErrorRate": scenario.slo_error,
+        "interval": f"{scenario.scrape_s}s",
+        **(overrides or {}),
+    }
+    return Shipped("ours", {**SPEC, "analysis": analysis}, scenario.scrape_s)
+
+
+def threshold(scenario: Scenario) -> Shipped:
+    """The threshold judge with a new user's defaults (the SLO is the scenario's)."""
+    analysis = {**THRESHOLD_SPEC["analysis"]}
+    if scenario.slo_error != 0.01:  # the scenarios whose base rate needs a looser SLO
+        analysis["maxErrorRate"] = scenario.slo_error
+    return Shipped("threshold", {**THRESHOLD_SPEC, "analysis": analysis}, scenario.scrape_s)
 
 
 def _weight_set(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> RolloutStatus:

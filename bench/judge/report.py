@@ -5,7 +5,13 @@ The JSON is a contract other tools read::
     {"runs": N, "scenarios": {SCENARIO: {JUDGE: {
         "false_rollback_rate", "detection_rate", "median_time_to_rollback_s",
         "p90_time_to_rollback_s", "median_excess_failed", "bad_promotion_rate",
-        "median_time_to_promotion_s"}}}}
+        "bad_full_promotion_rate", "median_time_to_promotion_s"}}}}
+
+Judges: ``ours`` (the sequential judge), ``threshold`` (the shipped default judge
+with a new user's settings), then the rivals. ``bad_promotion_rate`` is the share
+of runs in which a bad canary was promoted past any step; ``bad_full_promotion_rate``
+the share in which it reached 100% and the rollout succeeded (what users care
+most about: a bad canary caught at 25% cost a few requests, one at 100% costs a release).
 
 A figure that does not apply (detection of a healthy canary, false rollbacks
 of a bad one, a median most runs never reached) is ``null``. The table adds a
@@ -35,6 +41,7 @@ FIGURES = (
     "p90_time_to_rollback_s",
     "median_excess_failed",
     "bad_promotion_rate",
+    "bad_full_promotion_rate",
     "median_time_to_promotion_s",
 )
 
@@ -66,6 +73,7 @@ def summarise(scenario: Scenario, outcomes: list[Outcome]) -> dict[str, Any]:
             "p90_time_to_rollback_s": None,
             "median_excess_failed": None,
             "bad_promotion_rate": None,
+            "bad_full_promotion_rate": None,
             "median_time_to_promotion_s": _quantile(
                 [math.inf if o.succeeded_at is None else o.succeeded_at for o in outcomes], 0.5
             ),
@@ -85,18 +93,33 @@ def summarise(scenario: Scenario, outcomes: list[Outcome]) -> dict[str, Any]:
         "p90_time_to_rollback_s": _quantile(delays, 0.9),
         "median_excess_failed": round(float(np.median([o.excess_failed for o in outcomes])), 1),
         "bad_promotion_rate": sum(o.promoted_while_bad for o in outcomes) / n,
+        # Succeeded after the regression began: the judge had the chance to see it.
+        "bad_full_promotion_rate": sum(
+            o.succeeded_at is not None and o.succeeded_at >= onset for o in outcomes
+        )
+        / n,
         "median_time_to_promotion_s": None,
     }
 
 
-def _chunk(args: tuple[Scenario, list[int], tuple[str, ...]]) -> dict[str, list[Outcome]]:
-    return run_many(*args)
+def _chunk(
+    args: tuple[Scenario, list[int], tuple[str, ...]],
+) -> tuple[dict[str, list[Outcome]], float]:
+    started = time.process_time()
+    return run_many(*args), time.process_time() - started
 
 
 def simulate(
     scenarios: list[Scenario], runs: int, judges: tuple[str, ...] = JUDGES, workers: int = 2
 ) -> dict[str, Any]:
     """Every judge through ``runs`` worlds of every scenario; the JSON-ready report."""
+    return _simulate(scenarios, runs, judges, workers)[0]
+
+
+def _simulate(
+    scenarios: list[Scenario], runs: int, judges: tuple[str, ...], workers: int
+) -> tuple[dict[str, Any], float]:
+    """The report, and the CPU seconds its workers spent (what a busy machine cannot hide)."""
     jobs: list[tuple[Scenario, list[int], tuple[str, ...]]] = []
     for scenario in scenarios:
         # Seeds from the name: a scenario's runs are the same whatever else is run with it.
@@ -104,7 +127,8 @@ def simulate(
         for share in range(workers * 2):
             jobs.append((scenario, seeds[share :: workers * 2], judges))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(_chunk, jobs))
+        timed = list(pool.map(_chunk, jobs))
+    parts = [part for part, _ in timed]
     report: dict[str, Any] = {"runs": runs, "scenarios": {}}
     details: dict[str, dict[str, list[Outcome]]] = {}
     for job, part in zip(jobs, parts, strict=True):
@@ -115,7 +139,7 @@ def simulate(
         report["scenarios"][scenario.name] = {
             name: summarise(scenario, outcomes) for name, outcomes in details[scenario.name].items()
         }
-    return report
+    return report, sum(cpu for _, cpu in timed)
 
 
 def _cell(value: Any, kind: str) -> str:
@@ -131,7 +155,7 @@ def table(report: dict[str, Any]) -> str:
     runs = report["runs"]
     head = (
         f"{'judge':<13}{'false rb (95% CI)':>20}{'detected':>10}{'rb med s':>10}"
-        f"{'rb p90 s':>10}{'excess 5xx':>12}{'bad promo':>11}{'promoted s':>12}"
+        f"{'rb p90 s':>10}{'excess 5xx':>12}{'bad promo':>11}{'bad full':>10}{'promoted s':>12}"
     )
     lines = []
     for scenario, judges in report["scenarios"].items():
@@ -149,6 +173,7 @@ def table(report: dict[str, Any]) -> str:
                 f"{_cell(f['p90_time_to_rollback_s'], 's'):>10}"
                 f"{_cell(f['median_excess_failed'], 'n'):>12}"
                 f"{_cell(f['bad_promotion_rate'], 'rate'):>11}"
+                f"{_cell(f['bad_full_promotion_rate'], 'rate'):>10}"
                 f"{_cell(f['median_time_to_promotion_s'], 's'):>12}"
             )
     return "\n".join(lines)
@@ -176,6 +201,7 @@ def markdown(report: dict[str, Any]) -> str:
                 cells.append(
                     f"{100 * f['detection_rate']:.0f}% · {when} · {f['median_excess_failed']:g}"
                     f" · {100 * f['bad_promotion_rate']:.1f}%"
+                    f" / {100 * f['bad_full_promotion_rate']:.1f}%"
                 )
         row = f"| {name} | " + " | ".join(cells) + " |"
         (healthy if by_judge[judges[0]]["false_rollback_rate"] is not None else bad).append(row)
@@ -187,13 +213,39 @@ def _figure(report: dict[str, Any], scenario: str, judge: str, figure: str) -> A
 
 
 def bar(report: dict[str, Any]) -> list[tuple[str, bool]]:
-    """The issue's bar, line by line: (what was measured, met?), for the scenarios run."""
+    """The issue's bar (#15), line by line: (what was measured, met?), for the scenarios run."""
     lines: list[tuple[str, bool]] = []
     scenarios = report["scenarios"]
+
+    def promoted(name: str) -> float:
+        median = _figure(report, name, "ours", "median_time_to_promotion_s")
+        return math.inf if median is None else float(median)
+
+    def when(seconds: float) -> str:
+        return "never" if math.isinf(seconds) else f"{seconds:g} s"
+
+    for name, most in (("aa_100rps", 360.0), ("aa_1000rps", 240.0), ("aa_10rps", 3600.0)):
+        if name in scenarios:
+            median = when(promoted(name))
+            text = f"{name}: ours' median time to full promotion {median} (<= {most:g} s)"
+            lines.append((text, promoted(name) <= most))
+    if "common_mode_100rps" in scenarios and "aa_100rps" in scenarios:
+        slow, usual = promoted("common_mode_100rps"), promoted("aa_100rps")
+        text = f"common_mode_100rps: ours' median {when(slow)} (<= 2 x {when(usual)})"
+        lines.append((text, slow <= 2 * usual))
     for name in [n for n in scenarios if n.startswith(("aa_", "common_mode"))]:
         rate = _figure(report, name, "ours", "false_rollback_rate")
         text = f"{name}: ours rolls back {100 * rate:.1f}% of healthy canaries (<= 1%)"
         lines.append((text, rate <= 0.01))
+    for name in ("err2x_100rps", "p99_50pct_100rps", "p99_50pct_tail_100rps", "err4x_10rps"):
+        rate = _figure(report, name, "ours", "detection_rate")
+        if rate is not None:
+            lines.append((f"{name}: ours detects {100 * rate:.1f}% (>= 95%)", rate >= 0.95))
+    for name in scenarios:
+        if name == "err2x_100rps" or name.startswith(("err4x_", "p99_")):
+            rate = _figure(report, name, "ours", "bad_full_promotion_rate")
+            text = f"{name}: ours promotes the bad canary to 100% in {100 * rate:.1f}% (<= 1%)"
+            lines.append((text, rate <= 0.01))
     ours, oracle, flagger = (
         _figure(report, "err4x_1000rps", judge, "median_excess_failed")
         for judge in ("ours", "wald_oracle", "flagger")
@@ -202,17 +254,8 @@ def bar(report: dict[str, Any]) -> list[tuple[str, bool]]:
         ratio, fewer = ours / max(oracle, 1e-9), flagger / max(ours, 1e-9)
         text = f"err4x_1000rps: excess 5xx ours {ours:g}, oracle {oracle:g}: {ratio:.2f}x (<= 2x)"
         lines.append((text, ours <= 2 * oracle))
-        text = f"err4x_1000rps: flagger {flagger:g} / ours {ours:g}: {fewer:.1f}x fewer (>= 20x)"
-        lines.append((text, flagger >= 20 * ours))
-    for name in ("err2x_100rps", "p99_50pct_100rps", "p99_50pct_tail_100rps"):
-        rate = _figure(report, name, "ours", "detection_rate")
-        if rate is not None:
-            lines.append((f"{name}: ours detects {100 * rate:.1f}% (>= 95%)", rate >= 0.95))
-    for name in scenarios:
-        rate = _figure(report, name, "ours", "bad_promotion_rate")
-        if rate is not None:
-            text = f"{name}: ours promotes the bad canary past a step in {100 * rate:.1f}% (<= 1%)"
-            lines.append((text, rate <= 0.01))
+        text = f"err4x_1000rps: flagger {flagger:g} / ours {ours:g}: {fewer:.1f}x fewer (>= 8x)"
+        lines.append((text, flagger >= 8 * ours))
     return lines
 
 
@@ -223,11 +266,14 @@ def main(
     scenarios = by_name(names)
     runs = runs or (40 if quick else 1000)
     started = time.monotonic()
-    report = simulate(scenarios, runs)
+    workers = 2
+    report, cpu = _simulate(scenarios, runs, JUDGES, workers)
     print(table(report))
+    # The machine is shared: the CPU time says what the run costs on idle cores.
     print(
         f"\n{len(scenarios)} scenarios x {runs} runs x {len(JUDGES)} judges "
-        f"in {time.monotonic() - started:.0f} s\n\nthe bar (issue #5):"
+        f"in {time.monotonic() - started:.0f} s ({cpu:.0f} CPU s in {workers} workers: "
+        f"{cpu / workers:.0f} s on {workers} idle cores)\n\nthe bar (issue #15):"
     )
     for line, met in bar(report):
         print(f"  {'met    ' if met else 'NOT MET'}  {line}")

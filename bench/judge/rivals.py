@@ -182,14 +182,15 @@ class WaldOracle:
         p_lat = share_above(stable, bound)
         q_lat = share_above(scenario.bucket_shares(canary=True), bound)
         # Healthy canaries: test the design's smallest effect worth catching, 2x.
+        # A rate of zero (a service without 5xx) leaves nothing to test.
         self.tests = [
-            (p, q if q > p * (1 + TOLERANCE) else min(0.99, 2 * p))
+            (p, q if q > p * (1 + TOLERANCE) else min(0.99, 2 * p)) if p > 0 else None
             for p, q in ((p_err, q_err), (p_lat, q_lat))
         ]
 
     def look(self, t: int, path: Path) -> Move | None:
         scraped = path.world.scrapes["canary"]
-        last = scraped[np.searchsorted(scraped, t, side="right") - 1] if scraped[0] <= t else 0
+        last = int(scraped[np.searchsorted(scraped, t, side="right") - 1]) if scraped[0] <= t else 0
         if last > self.onset:
             seen = path.served("canary", int(last)) - path.served("canary", self.onset)
             # It knows the truth: a common-mode incident is nobody's regression.
@@ -200,7 +201,10 @@ class WaldOracle:
                 )
             n = seen[0]
             events = (seen[1], _above(seen, self.bound))
-            for (p, q), k in zip(self.tests, events, strict=True):
+            for test, k in zip(self.tests, events, strict=True):
+                if test is None:
+                    continue
+                p, q = test
                 llr = k * math.log(q / p) + (n - k) * math.log((1 - q) / (1 - p))
                 if llr >= self.limit:
                     return "rollback"

@@ -11,14 +11,14 @@ that misses a regression pays for every request it let through.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from bench.judge.ours import Ours
+from bench.judge.ours import ours, threshold
 from bench.judge.rivals import STEPS, Flagger, Kayenta, Move, NaiveZ, WaldOracle
 from bench.judge.scenarios import Scenario
 from bench.judge.traffic import Path, World
 
-JUDGES = ("ours", "flagger", "flagger_thr1", "kayenta", "naive_z", "wald_oracle")
+JUDGES = ("ours", "threshold", "flagger", "flagger_thr1", "kayenta", "naive_z", "wald_oracle")
 HORIZON_S = 3600
 
 
@@ -31,9 +31,12 @@ class Judge(Protocol):
     def look(self, t: int, path: Path) -> Move | None: ...
 
 
-def make(name: str, scenario: Scenario) -> Judge:
+def make(name: str, scenario: Scenario, overrides: dict[str, Any] | None = None) -> Judge:
+    """A fresh judge for one run; ``overrides`` go into ours' ``spec.analysis``."""
     if name == "ours":
-        return Ours(scenario)
+        return ours(scenario, overrides)
+    if name == "threshold":
+        return threshold(scenario)
     if name == "flagger":
         return Flagger(scenario)
     if name == "flagger_thr1":
@@ -93,12 +96,15 @@ def run(judge: Judge, world: World) -> Outcome:
 
 
 def run_many(
-    scenario: Scenario, seeds: list[int], judges: tuple[str, ...] = JUDGES
+    scenario: Scenario,
+    seeds: list[int],
+    judges: tuple[str, ...] = JUDGES,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, list[Outcome]]:
     """Every judge through the same worlds, one per seed."""
     out: dict[str, list[Outcome]] = {name: [] for name in judges}
     for seed in seeds:
         world = World(scenario, seed, HORIZON_S)
         for name in judges:
-            out[name].append(run(make(name, scenario), world))
+            out[name].append(run(make(name, scenario, overrides), world))
     return out

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from bench.judge.report import FIGURES, clopper_pearson, summarise
+from bench.judge.ours import threshold
+from bench.judge.report import FIGURES, bar, clopper_pearson, summarise
 from bench.judge.scenarios import QUICK, by_name
-from bench.judge.simulate import JUDGES, Outcome
+from bench.judge.simulate import HORIZON_S, JUDGES, Outcome, run
+from bench.judge.traffic import World
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +40,10 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str
 
 
 def test_the_json_keeps_its_contract(quick: tuple[dict[str, Any], str]) -> None:
-    """Every scenario the issue names, every judge, every figure; nulls where N/A."""
+    """Every scenario the issue names, every judge (the shipped default ``threshold`` among
+    them), every figure; nulls where N/A."""
     report, _ = quick
+    assert JUDGES[:2] == ("ours", "threshold")
     assert report["runs"] == 40
     assert list(report["scenarios"]) == list(QUICK)
     for scenario in by_name(QUICK):
@@ -50,9 +54,12 @@ def test_the_json_keeps_its_contract(quick: tuple[dict[str, Any], str]) -> None:
                 assert figures["false_rollback_rate"] is None
                 assert figures["median_time_to_promotion_s"] is None
                 assert figures["detection_rate"] is not None
+                # Reaching 100% is promoting past a step: never the more frequent of the two.
+                assert figures["bad_full_promotion_rate"] <= figures["bad_promotion_rate"]
             else:
                 assert figures["detection_rate"] is None
                 assert figures["median_excess_failed"] is None
+                assert figures["bad_full_promotion_rate"] is None
                 assert figures["false_rollback_rate"] is not None
 
 
@@ -80,7 +87,85 @@ def test_the_benchmark_can_tell_a_bad_judge(quick: tuple[dict[str, Any], str]) -
     assert report["scenarios"]["aa_100rps"]["naive_z"]["false_rollback_rate"] >= 0.2
     assert report["scenarios"]["p99_50pct_100rps"]["flagger"]["detection_rate"] <= 0.1
     assert report["scenarios"]["err4x_1000rps"]["flagger"]["median_time_to_rollback_s"] == 360
-    assert "the bar (issue #5)" in stdout
+    assert "the bar (issue #15)" in stdout
+
+
+def test_the_default_judge_is_measured_as_users_get_it(
+    quick: tuple[dict[str, Any], str],
+) -> None:
+    """``threshold`` (the shipped default, default settings) is in every table; with a 0.5%
+    base 5xx rate and a 1% SLO it rolls back healthy canaries far more often than 1%."""
+    report, stdout = quick
+    assert "\nthreshold " in stdout
+    threshold = report["scenarios"]["aa_100rps"]["threshold"]
+    assert threshold["false_rollback_rate"] >= 0.2
+    assert report["scenarios"]["err4x_1000rps"]["threshold"]["detection_rate"] == 1.0
+
+
+def test_the_threshold_judge_rolls_back_a_healthy_canary_near_a_bucket_boundary() -> None:
+    """The lab's symptom, reproduced: no 5xx, identical versions, P99 just above Istio's
+    25 ms bucket bound, and the threshold judge rolls back on ``p99-vs-stable``."""
+    scenario = by_name(("aa_100rps_p99_near_bucket",))[0]
+    assert not scenario.bad
+    reasons = []
+    for seed in range(40):
+        judge = threshold(scenario)
+        outcome = run(judge, World(scenario, seed, HORIZON_S))
+        if outcome.rolled_back_at is not None:
+            reasons.append(judge.status.message)
+    assert reasons, "no healthy canary rolled back"
+    assert all("p99-vs-stable" in reason for reason in reasons), reasons
+
+
+def test_a_bad_canary_promoted_to_100_percent_is_counted_once_its_regression_began() -> None:
+    """``bad_full_promotion_rate``: succeeded after the onset; a success before the onset is
+    no judge's miss, and a rollback is none either."""
+    late = by_name(("err4x_late_100rps",))[0]  # the regression starts at 120 s
+
+    def outcome(succeeded: int | None, rolled_back: int | None = None) -> Outcome:
+        return Outcome(
+            rolled_back_at=rolled_back,
+            succeeded_at=succeeded,
+            promoted_while_bad=False,
+            excess_failed=0,
+        )
+
+    figures = summarise(late, [outcome(300), outcome(60), outcome(None, 150), outcome(None)])
+    assert figures["bad_full_promotion_rate"] == 0.25
+
+
+def test_the_bar_is_the_issues() -> None:
+    """Issue #15's bar: promotion times, false rollbacks, detection, full promotions of bad
+    canaries, and excess failures against the oracle and Flagger; each line met or not."""
+
+    def figures(**values: float | None) -> dict[str, float | None]:
+        return dict.fromkeys(FIGURES) | values
+
+    report = {
+        "runs": 1000,
+        "scenarios": {
+            "aa_100rps": {"ours": figures(false_rollback_rate=0.0, median_time_to_promotion_s=300)},
+            "common_mode_100rps": {
+                "ours": figures(false_rollback_rate=0.02, median_time_to_promotion_s=None)
+            },
+            "err4x_1000rps": {
+                "ours": figures(
+                    detection_rate=1.0, bad_full_promotion_rate=0.0, median_excess_failed=30.0
+                ),
+                "wald_oracle": figures(median_excess_failed=20.0),
+                "flagger": figures(median_excess_failed=300.0),
+            },
+            "err4x_10rps": {"ours": figures(detection_rate=0.9, bad_full_promotion_rate=0.02)},
+        },
+    }
+    lines = dict(bar(report))
+    assert lines["aa_100rps: ours' median time to full promotion 300 s (<= 360 s)"]
+    assert not lines["common_mode_100rps: ours' median never (<= 2 x 300 s)"]
+    assert not lines["common_mode_100rps: ours rolls back 2.0% of healthy canaries (<= 1%)"]
+    assert not lines["err4x_10rps: ours detects 90.0% (>= 95%)"]
+    assert not lines["err4x_10rps: ours promotes the bad canary to 100% in 2.0% (<= 1%)"]
+    assert lines["err4x_1000rps: excess 5xx ours 30, oracle 20: 1.50x (<= 2x)"]
+    assert lines["err4x_1000rps: flagger 300 / ours 30: 10.0x fewer (>= 8x)"]
 
 
 def test_clopper_pearson_interval() -> None:
