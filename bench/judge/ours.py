@@ -6,8 +6,8 @@ Every evaluation builds the :class:`Observation` the Prometheus adapter would
 (``rollout.engine.decide``) for the next status. Nothing here decides: the
 benchmark measures the code users run, with the spec a user would write.
 
-* ``ours``: the sequential judge, evaluated at every scrape, with the step
-  extended up to an hour (``maxInconclusive: 240``);
+* ``ours``: the default (sequential) judge with a user's defaults, evaluated at every
+  scrape (the interval set to the scenario's scrape interval);
 * ``threshold``: the threshold judge with exactly a new user's settings (only
   ``judge: threshold`` in the spec's analysis; everything else, the 15 s
   interval and ``maxInconclusive: 5`` then pause included, is the default).
@@ -36,9 +36,9 @@ SPEC: dict[str, Any] = {
     "service": "inventory",
     "stableSubset": "v1",
     "canarySubset": "v2",
-    "strategy": {"steps": [5, 25, 50, 100], "stepDuration": "1m"},
-    # The sequential judge extends a step until it has positive evidence: allow an hour.
-    "analysis": {"judge": "sequential", "interval": "15s", "maxInconclusive": 240},
+    # Every setting the default: steps 5/25/50/100 of 1 minute, the sequential judge, which
+    # may extend a step by an hour of evaluations while it gathers evidence.
+    "analysis": {},
 }
 THRESHOLD_SPEC: dict[str, Any] = {
     "service": "inventory",
@@ -95,7 +95,7 @@ class Shipped:
 
 
 def ours(scenario: Scenario, overrides: dict[str, Any] | None = None) -> Shipped:
-    """The sequential judge at every scrape, as a user following the README would set it."""
+    """The default judge at every scrape, as a user following the README would set it."""
     analysis = {
         **SPEC["analysis"],
         "maxErrorRate": scenario.slo_error,

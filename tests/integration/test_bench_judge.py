@@ -63,21 +63,30 @@ def test_the_json_keeps_its_contract(quick: tuple[dict[str, Any], str]) -> None:
                 assert figures["false_rollback_rate"] is not None
 
 
-def test_ours_is_valid_and_fast(quick: tuple[dict[str, Any], str]) -> None:
-    """Ours: no healthy canary rolled back, every bad one caught, no bad one promoted, and
-    4x errors at 1,000 rps caught within 2x the oracle's excess failures."""
+def test_ours_meets_the_issues_bar(quick: tuple[dict[str, Any], str]) -> None:
+    """Ours (the default judge) on issue #15's figures, looser where 40 runs are too few:
+    healthy canaries promoted within 360 s at 100 rps (twice that with a common-mode
+    incident) and rarely rolled back; bad ones caught and never at 100%; 4x errors at
+    1,000 rps caught within 2x the oracle's excess failures and 8x fewer than Flagger's."""
     report, _ = quick
     ours = {name: figures["ours"] for name, figures in report["scenarios"].items()}
-    assert ours["aa_100rps"]["false_rollback_rate"] <= 1 / 40
-    assert ours["common_mode_100rps"]["false_rollback_rate"] <= 1 / 40
+    for name in ("aa_100rps", "common_mode_100rps", "aa_100rps_p99_near_bucket"):
+        assert ours[name]["false_rollback_rate"] <= 1 / 40, name
+    promoted = ours["aa_100rps"]["median_time_to_promotion_s"]
+    assert promoted is not None
+    assert promoted <= 360
+    common = ours["common_mode_100rps"]["median_time_to_promotion_s"]
+    assert common is not None
+    assert common <= 2 * promoted
     for name in ("err4x_1000rps", "err4x_100rps", "err2x_100rps", "p99_50pct_100rps"):
         assert ours[name]["detection_rate"] >= 0.95, name
-        assert ours[name]["bad_promotion_rate"] <= 1 / 40, name
+    for name in ("err4x_1000rps", "err4x_100rps", "err2x_100rps", "err4x_10rps"):
+        assert ours[name]["bad_full_promotion_rate"] <= 1 / 40, name
+    assert ours["p99_50pct_100rps"]["bad_full_promotion_rate"] <= 1 / 40
     oracle = report["scenarios"]["err4x_1000rps"]["wald_oracle"]["median_excess_failed"]
     flagger = report["scenarios"]["err4x_1000rps"]["flagger"]
     assert ours["err4x_1000rps"]["median_excess_failed"] <= 2 * oracle
-    assert ours["err4x_1000rps"]["median_excess_failed"] * 5 <= flagger["median_excess_failed"]
-    assert ours["aa_100rps"]["median_time_to_promotion_s"] is not None
+    assert ours["err4x_1000rps"]["median_excess_failed"] * 8 <= flagger["median_excess_failed"]
 
 
 def test_the_benchmark_can_tell_a_bad_judge(quick: tuple[dict[str, Any], str]) -> None:
@@ -90,11 +99,12 @@ def test_the_benchmark_can_tell_a_bad_judge(quick: tuple[dict[str, Any], str]) -
     assert "the bar (issue #15)" in stdout
 
 
-def test_the_default_judge_is_measured_as_users_get_it(
+def test_the_threshold_judge_is_measured_as_users_got_it(
     quick: tuple[dict[str, Any], str],
 ) -> None:
-    """``threshold`` (the shipped default, default settings) is in every table; with a 0.5%
-    base 5xx rate and a 1% SLO it rolls back healthy canaries far more often than 1%."""
+    """``threshold`` (the first wave's default, with a new user's settings) is in every
+    table; with a 0.5% base 5xx rate and a 1% SLO it rolls back healthy canaries far more
+    often than 1%: why it is no longer the default."""
     report, stdout = quick
     assert "\nthreshold " in stdout
     threshold = report["scenarios"]["aa_100rps"]["threshold"]
