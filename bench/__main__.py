@@ -1,4 +1,5 @@
-"""``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``."""
+"""``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``,
+``python -m bench scale [--rollouts N ...] [--json PATH]``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     judge.add_argument("--runs", type=int, help="runs per scenario (default 1000)")
     judge.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     judge.add_argument("--json", type=Path)
+    scale = sub.add_parser("scale", help="one controller under N concurrent rollouts")
+    scale.add_argument(
+        "--rollouts", type=int, action="append", help="N (repeatable; default 1, 100, 1000)"
+    )
+    scale.add_argument("--cycles", type=int, default=4, help="analysis intervals measured")
+    scale.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.name == "scale":
+        from bench.scale.run import run as scale_run
+
+        scale_run(args.rollouts or [1, 100, 1000], args.json, args.cycles)
+        return 0
     if args.name == "judge":
         from bench.judge.report import main as judge_main
 
