@@ -7,7 +7,8 @@ RSS (``/proc``), Prometheus query requests (Prometheus's own counter), Kubernete
 reads and writes (the emulator's audit log), and evaluation lag (from the status
 writes: when each verdict was written, against when it was due, that is one interval
 after the previous verdict or after the step began). Then rollout 0's canary starts
-failing and we time fault onset → canary weight 0 in its VirtualService. Last, every
+failing, just after one of its evaluations, and we time fault onset → canary weight 0
+in its VirtualService. Last, every
 rollout is promoted to the end, and once all are finished the writes of a few quiet
 cycles are counted: cycles where nothing changed.
 """
@@ -125,6 +126,13 @@ def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, A
     lags = evaluation_lags(world.audit(mark0), t_start, t_end)
     elapsed_cycles = (t_end - t_start) / INTERVAL_S
 
+    # The fault comes just after rollout 0's evaluation, the worst moment (a whole interval
+    # to its next one): at every N the same moment, so the reaction times compare.
+    def verdict() -> Any:
+        return ((world.rollout(0).get("status") or {}).get("lastVerdict") or {}).get("at")
+
+    last = verdict()
+    _wait("a fresh verdict of rollout 0", lambda: verdict() != last, 3 * INTERVAL_S, 0.02)
     world.fault(0, 0.3)
     onset = time.monotonic()
     _wait("the regressing canary at weight 0", lambda: world.canary_weight(0) == 0, 180, 0.05)

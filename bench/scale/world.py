@@ -233,13 +233,13 @@ class World:
         proc.stdin.flush()
 
     def promote_all(self) -> None:
-        """``rollout promote`` for every rollout, as the CLI writes it (a spec command)."""
+        """``rollout promote --full`` for every rollout, as the CLI writes it (a spec command)."""
         assert self.api is not None
         t = self.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
         assert t is not None
         for i in range(self.n):
             ns, name = service(i)
-            command = {"name": "promote", "id": f"bench-{i}"}
+            command = {"name": "promoteFull", "id": f"bench-{i}"}
 
             def promote(doc: dict[str, Any], c: dict[str, str] = command) -> dict[str, Any]:
                 return {**doc, "spec": {**doc["spec"], "command": c}}
@@ -252,6 +252,11 @@ class World:
         t = self.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
         assert t is not None
         return self.api.store.list(t, None, lambda _: True)[0]
+
+    def rollout(self, i: int) -> dict[str, Any]:
+        assert self.api is not None
+        ns, name = service(i)
+        return self.api.get("meshrollout.dev", "v1alpha1", "rollouts", ns, name)
 
     def canary_weight(self, i: int) -> int:
         """The canary's weight in the i-th service's VirtualService, as the emulator holds it."""

@@ -4,8 +4,9 @@
   queue, so spec edits, CLI commands and hand edits of the weights are acted
   on within a second.
 * An APScheduler job ticks every ``tick_s``: it collects the rollouts whose
-  evaluation is due, asks Prometheus for all of them in one batch, and queues
-  each observation for its rollout's reconcile, which judges it.
+  evaluation is due (and those nearly due: ``controller.schedule``), asks
+  Prometheus for all of them in one batch, and queues each observation for its
+  rollout's reconcile, which judges it.
 * One worker takes keys off the queue and reconciles them one at a time
   (``rollout.controller.reconcile``), only while this replica leads.
 * SIGTERM: finish the reconcile in flight, stop, release the lease.
@@ -26,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Unavailable
-from rollout.analysis.queries import Ask, Check
+from rollout.analysis.queries import Ask
 from rollout.controller.ports import (
     AlwaysLeader,
     Leader,
@@ -37,17 +38,16 @@ from rollout.controller.ports import (
     Watches,
 )
 from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler, Result
+from rollout.controller.schedule import EVALUATED, Schedule, ask_for
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
 from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
-from rollout.mesh import service_name
 from rollout.model import parse_duration
 
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
-EVALUATED = ("Progressing", "Paused")
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Controller:
         self._generations: dict[Key, Any] = {}
         # When each rollout's next evaluation is due. Kept apart from ``known``, which the
         # worker replaces at every reconcile while the tick runs on another thread.
-        self._due: dict[Key, datetime] = {}
+        self.schedule = Schedule()
         self._worker: Supervised | None = None
 
     # -- state ---------------------------------------------------------------------
@@ -172,7 +172,7 @@ class Controller:
         self._generations[key] = generation
         if kind == "DELETED":
             self.queue.release(key)
-            self._due.pop(key, None)
+            self.schedule.forget(key)
             self.keys.discard(key)
             if self.known.pop(key, None) is not None:
                 with contextlib.suppress(KeyError):
@@ -211,29 +211,16 @@ class Controller:
     # -- evaluations -----------------------------------------------------------------
     def tick(self) -> None:
         """Observe every due rollout in one batch and queue each observation for its
-        reconcile, which judges it.
-
-        Each rollout is asked for inside its own boundary: a rollout whose
-        evaluation breaks the code is recorded and retried later, and the others
-        are evaluated as usual.
-        """
+        reconcile, which judges it (each rollout inside its own boundary: ``_asks``)."""
         if not self.leading() or self.stopping.is_set():
             return
         now = self.clock()
-        due: list[tuple[Key, Known, Ask]] = []
-        for key, known in list(self.known.items()):
-            due_at = self._due.get(key)
-            if due_at is not None and due_at > now:
-                continue  # not due, or waiting after a failure
-            try:
-                ask = self._ask(key, known, now)
-            except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
-                self._evaluation_failed(key, now, error)
-                continue
-            if ask is not None:
-                due.append((key, known, ask))
+        mine = [key for key in list(self.known) if self.leader.owns(key)]  # sharded: our shards
+        due = self._asks(self.schedule.due(mine, now), now)
         if not due:
             return
+        # A batch is going anyway: rollouts nearly due join it (see controller.schedule).
+        due += self._asks(self.schedule.nearly_due(self._intervals(set(mine)), now), now)
         try:
             observed = self.source.observe([a for _, _, a in due], now)
         except Exception as error:  # noqa: BLE001 the adapter's bug: every due rollout waits
@@ -248,54 +235,57 @@ class Controller:
             result = observed.get(ask.key) or Unavailable(at=now, reason="no answer")
             if isinstance(result, Unavailable):
                 self.metrics.prometheus_errors.inc()
-            self._due[key] = now + timedelta(seconds=ask.window_s)
+            self.schedule.next_at(key, now + timedelta(seconds=ask.window_s))
             # Judged by the reconcile, on the status it reads (see Reconciler.reconcile).
             self.queue.put(key, Evaluation(result, ask.step_started_at))
         unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
         if unavailable:  # all of them: Prometheus is down; some: those rollouts' queries
             log.warning("prometheus unavailable", rollouts=unavailable, of=len(due))
 
+    def _asks(self, keys: list[Key], now: datetime) -> list[tuple[Key, Known, Ask]]:
+        """What to ask for these rollouts, each inside its own boundary: a rollout whose
+        evaluation breaks the code is recorded and retried later."""
+        out = []
+        for key in keys:
+            known = self.known.get(key)
+            if known is None:
+                continue
+            try:
+                ask = self._ask(key, known, now)
+            except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
+                self._evaluation_failed(key, now, error)
+                continue
+            if ask is not None:
+                out.append((key, known, ask))
+        return out
+
+    def _intervals(self, keys: set[Key]) -> dict[Key, float]:
+        """Each evaluated rollout's analysis interval, in seconds."""
+        out = {}
+        for key, known in list(self.known.items()):
+            spec = known.result.spec
+            if key in keys and spec is not None and known.result.status.phase in EVALUATED:
+                out[key] = parse_duration(spec.analysis.interval).total_seconds()
+        return out
+
     def _evaluation_failed(self, key: Key, now: datetime, error: Exception) -> None:
         """One rollout's evaluation broke: say so on it, try it again later, go on."""
         crash = Crash.of(error)
         self.metrics.rollout_failures.labels("evaluate", crash.kind).inc()
         delay = self.evaluation_backoff.failed(key)
-        self._due[key] = now + timedelta(seconds=delay)
+        self.schedule.hold(key, now + timedelta(seconds=delay))
         log.error("evaluation failed", rollout=f"{key[0]}/{key[1]}", error=str(crash))
         self._record(key, f"evaluation failed: {crash}", EVALUATION_FAILED)
 
     def _record(self, key: Key, message: str, kind: str = FAILED_CONDITION) -> None:
         try:
-            self.reconciler.record_failure(key[0], key[1], message, kind)
+            with self.leader.acting_on(key):
+                self.reconciler.record_failure(key[0], key[1], message, kind)
         except Exception as error:  # noqa: BLE001 telling is best effort; the retry is what matters
             log.warning("could not record the failure", error=str(Crash.of(error)))
 
     def _ask(self, key: Key, known: Known, now: datetime) -> Ask | None:
-        result = known.result
-        spec, status, located = result.spec, result.status, result.located
-        if spec is None or located is None or status.phase not in EVALUATED:
-            return None
-        if status.pause_reason in ("drift", "regression") or status.step_started_at is None:
-            return None
-        interval = max(1, round(parse_duration(spec.analysis.interval).total_seconds()))
-        if now - status.step_started_at < timedelta(seconds=interval):
-            return None  # the window must lie inside the step: only data from its weight
-        service = service_name(spec.service)
-        checks = tuple(
-            Check(c.name, c.query, c.namespace_label) for c in spec.analysis.custom_checks
-        )
-        return Ask(
-            key=f"{key[0]}/{key[1]}",
-            namespace=key[0],
-            service=service,
-            stable_version=located.stable_version,
-            canary_version=located.canary_version,
-            step_started_at=status.step_started_at,
-            window_s=interval,
-            requests_metric=spec.analysis.requests_metric,
-            latency_metric=spec.analysis.latency_metric,
-            checks=checks,
-        )
+        return ask_for(key, known.result, now)
 
     # -- the worker --------------------------------------------------------------------
     def work(self) -> None:
@@ -308,8 +298,9 @@ class Controller:
         if item is None:
             return False
         key, evaluation = item
-        if self.leading():
-            self._reconcile(key, evaluation)
+        if self.leader.owns(key):
+            with self.leader.acting_on(key):
+                self._reconcile(key, evaluation)
         return True
 
     def _reconcile(self, key: Key, evaluation: Evaluation | None) -> None:
@@ -351,7 +342,7 @@ class Controller:
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:
             self.known.pop(key, None)
-            self._due.pop(key, None)
+            self.schedule.forget(key)
             return
         old = self.known.get(key)
         status = result.status
@@ -359,11 +350,11 @@ class Controller:
         if (old is None or old.step_key != known.step_key) and result.spec is not None:
             # A new step: its first evaluation comes one interval in, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
-            self._due[key] = self.clock() + interval
+            self.schedule.next_at(key, self.clock() + interval)
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)
-            self._due[key] = self.clock() + timedelta(seconds=delay)
+            self.schedule.hold(key, self.clock() + timedelta(seconds=delay))
             log.error("evaluation failed", error=result.evaluation_failure)
         elif result.verdict is not None:
             self.evaluation_backoff.succeeded(key)

@@ -10,8 +10,9 @@ fakes in ``rollout.controller.fakes`` instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from rollout.controller.loop import Controller
 from rollout.controller.ports import AlwaysLeader, Handler, Leader, Notifier, Source, Watch
@@ -29,8 +30,10 @@ from rollout.kube import (
     Watcher,
     WorkloadClient,
 )
+from rollout.kube.cache import CachedRollouts, CachedRouting, ObjectCache
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.kube.secrets import KubeSecrets
+from rollout.kube.shards import ShardLeases
 from rollout.notify import ChannelFactory, QueueNotifier
 
 
@@ -52,11 +55,13 @@ class _WatchHandle:
 
 @dataclass
 class KubeWatches:
-    """Watches through the Kubernetes API, for the three kinds the controller follows."""
+    """Watches through the Kubernetes API, for the three kinds the controller follows;
+    each feeds its kind's watch cache before the controller hears of the change."""
 
     kube: KubeClient
     istio_version: str
     timeout_s: int
+    caches: dict[str, ObjectCache] = field(default_factory=dict)
 
     def watch(self, kind: str, handler: Handler, namespace: str | None) -> Watch:
         resource = {
@@ -64,7 +69,18 @@ class KubeWatches:
             "virtualservices": virtual_services(self.istio_version),
             "destinationrules": destination_rules(self.istio_version),
         }[kind]
-        watcher = Watcher(self.kube, resource, handler, namespace, self.timeout_s).start()
+        cache = self.caches.setdefault(kind, ObjectCache())
+
+        def cached(event: str, obj: dict[str, Any]) -> None:
+            cache.event(event, obj)
+            handler(event, obj)
+
+        def listed(items: list[dict[str, Any]]) -> None:
+            cache.listed(items, namespace)
+
+        watcher = Watcher(
+            self.kube, resource, cached, namespace, self.timeout_s, on_list=listed
+        ).start()
         return _WatchHandle(watcher)
 
 
@@ -90,12 +106,17 @@ def connect(
         )
     routing = RoutingClient(kube, s.istio_version)
     leader: Leader = AlwaysLeader()
-    if s.leader_election:
-        timing = LeaseTiming(s.lease_duration_s, s.renew_deadline_s, s.retry_period_s)
+    timing = LeaseTiming(s.lease_duration_s, s.renew_deadline_s, s.retry_period_s)
+    if s.shards:
+        leader = ShardLeases(kube, s.lease_namespace, s.lease_name, s.identity, s.shards, timing)
+    elif s.leader_election:
         leader = LeaderElector(kube, s.lease_namespace, s.lease_name, s.identity, timing)
+    # Reconciles read the watches' caches; GETs only to recover (rollout.kube.cache).
+    caches = {kind: ObjectCache() for kind in ("rollouts", "virtualservices", "destinationrules")}
+    mesh = CachedRouting(routing, caches["virtualservices"], caches["destinationrules"])
     reconciler = Reconciler(
-        RolloutClient(kube),
-        routing,
+        CachedRollouts(RolloutClient(kube), caches["rollouts"]),
+        mesh,
         WorkloadClient(kube, routing.version),
         EventRecorder(kube, s.identity),
         notifier,
@@ -104,7 +125,7 @@ def connect(
         mtls_floor=s.mtls_preflight,
         scrape_interval_s=s.scrape_interval_s,
     )
-    watches = KubeWatches(kube, routing.version, s.watch_timeout_s)
+    watches = KubeWatches(kube, routing.version, s.watch_timeout_s, caches)
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)
 
 

@@ -15,6 +15,7 @@ before anyone else can start. Writers call :meth:`LeaderElector.fence` first.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,15 @@ class LeaderElector:
     # -- the fence -------------------------------------------------------------
     def is_leader(self) -> bool:
         return self._monotonic() < self._valid_until
+
+    def owns(self, key: tuple[str, str]) -> bool:
+        """One lease for everything: the leader owns every rollout."""
+        del key
+        return self.is_leader()
+
+    def acting_on(self, key: tuple[str, str]) -> contextlib.AbstractContextManager[None]:
+        del key  # one lease: the fence is the same for every rollout
+        return contextlib.nullcontext()
 
     def fence(self) -> None:
         """Raise :class:`NotLeader` unless this replica may write right now."""
