@@ -9,8 +9,9 @@ writes: when each verdict was written, against when it was due, that is one inte
 after the previous verdict or after the step began). Then rollout 0's canary starts
 failing, just after one of its evaluations, and we time fault onset → canary weight 0
 in its VirtualService. Last, every
-rollout is promoted to the end, and once all are finished the writes of a few quiet
-cycles are counted: cycles where nothing changed.
+rollout is promoted to the end, and once all are finished with nothing left to deliver
+(empty outboxes) the writes of a few quiet cycles are counted: cycles where nothing
+changed (lease renewals are counted apart).
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def _phases(world: World) -> list[tuple[str | None, int]]:
     ]
 
 
+def _settled(world: World) -> bool:
+    """Every rollout finished, with nothing left to deliver (an empty outbox)."""
+    statuses = [r.get("status") or {} for r in world.rollouts()]
+    return all(s.get("phase") in TERMINAL and not s.get("outbox") for s in statuses)
+
+
 def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, Any]:
     time.sleep(2 * 5)  # Prometheus has two scrapes of every version before anything starts
     mark0 = world.audit_mark()
@@ -113,7 +120,9 @@ def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, A
         lambda: all(p == "Progressing" and w > 0 for p, w in _phases(world)),
         timeout=120 + 0.5 * n,
     )
-    time.sleep(INTERVAL_S)  # every first evaluation has come due once
+    # Every first evaluation has come due once; the window starts mid-cycle, so it holds
+    # as many evaluation batches as cycles (not one more at each edge).
+    time.sleep(1.5 * INTERVAL_S)
     mark, t_start = world.audit_mark(), time.time()
     cpu0, queries0 = world.cpu(), world.prometheus_queries()
     rss = 0.0
@@ -139,11 +148,7 @@ def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, A
     reaction = time.monotonic() - onset
 
     world.promote_all()
-    finished_s = _wait(
-        "every rollout finished",
-        lambda: all(p in TERMINAL for p, _ in _phases(world)),
-        timeout=120 + 0.5 * n,
-    )
+    finished_s = _wait("every rollout finished", lambda: _settled(world), timeout=120 + 0.5 * n)
     time.sleep(3)  # the watch echoes of the last writes
     noop_mark, noop_start = world.audit_mark(), time.time()
     time.sleep(noop_cycles * INTERVAL_S)

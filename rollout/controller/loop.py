@@ -174,7 +174,9 @@ class Controller:
             self.queue.release(key)
             self.schedule.forget(key)
             self.keys.discard(key)
-            if self.known.pop(key, None) is not None:
+            gone = self.known.pop(key, None)
+            self._count(gone, None)
+            if gone is not None:
                 with contextlib.suppress(KeyError):
                     self.metrics.canary_weight.remove(*key)
             return
@@ -341,7 +343,7 @@ class Controller:
 
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:
-            self.known.pop(key, None)
+            self._count(self.known.pop(key, None), None)
             self.schedule.forget(key)
             return
         old = self.known.get(key)
@@ -376,9 +378,15 @@ class Controller:
             )
         self.known[key] = known
         self.metrics.canary_weight.labels(*key).set(status.canary_weight)
-        phases: dict[str, int] = {}
-        for k in self.known.values():
-            phase = k.result.status.phase or "Pending"
-            phases[phase] = phases.get(phase, 0) + 1
-        for phase in ("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"):
-            self.metrics.rollouts.labels(phase).set(phases.get(phase, 0))
+        self._count(old, known)
+
+    def _count(self, old: Known | None, new: Known | None) -> None:
+        """Rollouts per phase, kept by the change (a recount at every reconcile would cost
+        O(N) each, O(N²) a cycle at a thousand rollouts)."""
+        before = None if old is None else old.result.status.phase or "Pending"
+        after = None if new is None else new.result.status.phase or "Pending"
+        if before != after:
+            if before is not None:
+                self.metrics.rollouts.labels(before).dec()
+            if after is not None:
+                self.metrics.rollouts.labels(after).inc()

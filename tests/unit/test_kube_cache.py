@@ -51,7 +51,8 @@ def test_a_listed_object_is_read_from_memory() -> None:
     cache.listed([obj("a", "1")])
     for _ in range(5):
         rollouts.get("shop", "a")
-    assert server.gets == 1 and rollouts.reads == 1
+    assert server.gets == 1
+    assert rollouts.reads == 1
 
 
 def test_watch_events_replace_and_delete_and_a_relist_drops_the_vanished() -> None:
@@ -61,11 +62,13 @@ def test_watch_events_replace_and_delete_and_a_relist_drops_the_vanished() -> No
     cache.event("MODIFIED", obj("a", "3"))
     cache.event("DELETED", obj("b", "4"))
     a = cache.get("shop", "a")
-    assert a is not None and a["metadata"]["resourceVersion"] == "3"
+    assert a is not None
+    assert a["metadata"]["resourceVersion"] == "3"
     assert cache.get("shop", "b") is None
     cache.event("ADDED", obj("c", "5"))
     cache.listed([obj("c", "6")])
-    assert cache.get("shop", "a") is None and len(cache) == 1
+    assert cache.get("shop", "a") is None
+    assert len(cache) == 1
 
 
 def test_a_relist_of_one_namespace_keeps_the_others() -> None:
@@ -75,7 +78,8 @@ def test_a_relist_of_one_namespace_keeps_the_others() -> None:
     assert cache.items("two") is None  # never listed: the server must be asked
     cache.listed([obj("b", "2", "two")], "two")
     cache.listed([], "one")
-    assert cache.items("one") == [] and len(cache.items("two") or []) == 1
+    assert cache.items("one") == []
+    assert len(cache.items("two") or []) == 1
 
 
 def test_a_conflict_makes_the_next_read_ask_the_server_once() -> None:
@@ -88,9 +92,11 @@ def test_a_conflict_makes_the_next_read_ask_the_server_once() -> None:
     with pytest.raises(Conflict):
         rollouts.write_status(rollouts.get("shop", "a"), {"phase": "Progressing"})
     fresh = rollouts.get("shop", "a")
-    assert fresh["metadata"]["resourceVersion"] == "2" and server.gets == 1
+    assert fresh["metadata"]["resourceVersion"] == "2"
+    assert server.gets == 1
     written = rollouts.write_status(fresh, {"phase": "Progressing"})
-    assert rollouts.get("shop", "a") == written and server.gets == 1
+    assert rollouts.get("shop", "a") == written
+    assert server.gets == 1
 
 
 def test_our_write_is_cached_unless_the_watch_moved_past_it() -> None:
@@ -171,7 +177,8 @@ def test_a_mesh_update_is_cached_and_a_conflict_sends_the_next_read_to_the_serve
     current = MeshDocs(seed_vs(), destination_rule())
     mesh.update("shop", "inventory-route", "inventory-dr", lambda d: d, current)
     read = mesh.find_virtual_service("shop", HOST, "inventory-route")
-    assert read["metadata"]["resourceVersion"] == "99" and server.finds == 0
+    assert read["metadata"]["resourceVersion"] == "99"
+    assert server.finds == 0
     server.conflict = True
     with pytest.raises(Conflict):
         mesh.update("shop", "inventory-route", "inventory-dr", lambda d: d, current)

@@ -3,6 +3,7 @@ rollouts of one interval settle into one Prometheus batch per interval."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from rollout.controller.schedule import Schedule
@@ -57,4 +58,4 @@ def test_rollouts_that_started_apart_settle_into_one_batch_per_interval() -> Non
             last[key] = tick
             s.next_at(key, at(tick + 15))
     assert batches[:2] == [15, 30]
-    assert all(b - a == 15 for a, b in zip(batches, batches[1:], strict=False))
+    assert all(b - a == 15 for a, b in itertools.pairwise(batches))
