@@ -43,7 +43,7 @@ FIELDS = (
 TERMINAL = ("Succeeded", "RolledBack", "Failed")
 
 
-def _wait(what: str, done: Any, timeout: float, every: float = 0.2) -> float:
+def _wait(what: str, done: Any, timeout: float, every: float = 1.0) -> float:
     started = time.monotonic()
     while not done():
         if time.monotonic() - started > timeout:
@@ -99,16 +99,12 @@ def measure(n: int, workdir: Path, cycles: int = 4, noop_cycles: int = 2) -> dic
 
 
 def _phases(world: World) -> list[tuple[str | None, int]]:
-    return [
-        ((r.get("status") or {}).get("phase"), (r.get("status") or {}).get("canaryWeight", 0))
-        for r in world.rollouts()
-    ]
+    return [(s.get("phase"), s.get("canaryWeight", 0)) for s in world.statuses()]
 
 
 def _settled(world: World) -> bool:
     """Every rollout finished, with nothing left to deliver (an empty outbox)."""
-    statuses = [r.get("status") or {} for r in world.rollouts()]
-    return all(s.get("phase") in TERMINAL and not s.get("outbox") for s in statuses)
+    return all(s.get("phase") in TERMINAL and not s.get("outbox") for s in world.statuses())
 
 
 def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, Any]:

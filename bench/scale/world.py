@@ -94,7 +94,7 @@ def seed_service(api: KubeAPI, i: int) -> None:
         api.store.update(deployments, ns, f"{name}-{v}", with_status, subresource="status")
 
 
-def rollout_body(i: int) -> dict[str, Any]:
+def rollout_body(i: int, strategy: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
     _, name = service(i)
     return {
         "apiVersion": "meshrollout.dev/v1alpha1",
@@ -106,7 +106,8 @@ def rollout_body(i: int) -> dict[str, Any]:
             "destinationRule": name,
             "stableSubset": "v1",
             "canarySubset": "v2",
-            "strategy": {"steps": STEPS, "stepDuration": STEP_DURATION},
+            "strategy": strategy,
+            "analysis": analysis,
         },
     }
 
@@ -131,6 +132,13 @@ class World:
 
     n: int
     workdir: Path
+    replicas: int = 1  # more: sharded (controller_args says how), named controller-<i>
+    controller_args: tuple[str, ...] = ()
+    scrape_s: float = SCRAPE_S
+    strategy: dict[str, Any] = field(
+        default_factory=lambda: {"steps": STEPS, "stepDuration": STEP_DURATION}
+    )
+    analysis: dict[str, Any] = field(default_factory=dict)  # the product's defaults
     api: KubeAPI | None = None
     prometheus: PrometheusServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -180,15 +188,26 @@ class World:
         target = f"127.0.0.1:{port_file.read_text().strip()}"
         self.prometheus = PrometheusServer(
             scrape_configs=[{"job_name": "mesh", "static_configs": [{"targets": [target]}]}],
-            scrape_interval_s=SCRAPE_S,
+            scrape_interval_s=self.scrape_s,
             workdir=self.workdir / "prometheus",
         ).start()
-        self.metrics_port = free_port()
-        args = controller_argv(self.kubeconfig, self.prometheus.url, IDENTITY, self.metrics_port)
-        # The product's defaults (a 1 s tick), and the scrape interval this Prometheus has.
-        args += ["--tick", "1", "--scrape-interval", str(SCRAPE_S), "--lease-namespace", "scale-0"]
-        self._spawn("controller", args)
-        self._wait_ready()
+        self.metrics_ports: dict[str, int] = {}
+        for r in range(self.replicas):
+            name, identity = self.controller(r)
+            self.metrics_ports[name] = port = free_port()
+            args = controller_argv(self.kubeconfig, self.prometheus.url, identity, port)
+            # The product's defaults (a 1 s tick), and the scrape interval this Prometheus has.
+            args += ["--tick", "1", "--scrape-interval", f"{self.scrape_s:g}"]
+            args += ["--lease-namespace", "scale-0", *self.controller_args]
+            self._spawn(name, args)
+        for name in self.metrics_ports:
+            self._wait_ready(name)
+
+    def controller(self, r: int) -> tuple[str, str]:
+        """The r-th controller's process name and identity."""
+        if self.replicas == 1:
+            return "controller", IDENTITY
+        return f"controller-{r}", f"{IDENTITY}-{r}"
 
     def _spawn(self, name: str, args: list[str], stdin: int | None = None) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
@@ -201,12 +220,12 @@ class World:
             start_new_session=True,
         )
 
-    def _wait_ready(self, timeout: float = 60) -> None:
+    def _wait_ready(self, name: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.metrics_port}/readyz"
+        url = f"http://127.0.0.1:{self.metrics_ports[name]}/readyz"
         while time.monotonic() < deadline:
-            if self.processes["controller"].poll() is not None:
-                raise RuntimeError(f"the controller exited: see {self.workdir}/controller.log")
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited: see {self.workdir}/{name}.log")
             try:
                 with urllib.request.urlopen(url, timeout=1) as answer:
                     if answer.status == 200:
@@ -220,9 +239,8 @@ class World:
         """Every Rollout created at once (straight into the store: no client in the way)."""
         assert self.api is not None
         for i in range(self.n):
-            _create(
-                self.api, "meshrollout.dev", "v1alpha1", "rollouts", service(i)[0], rollout_body(i)
-            )
+            body = rollout_body(i, self.strategy, self.analysis)
+            _create(self.api, "meshrollout.dev", "v1alpha1", "rollouts", service(i)[0], body)
 
     def fault(self, i: int, error_rate: float) -> None:
         """The i-th service's canary answers ``error_rate`` 5xx from now on."""
@@ -247,11 +265,19 @@ class World:
             self.api.store.update(t, ns, name, promote)
 
     # -- looking -------------------------------------------------------------------------
-    def rollouts(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every Rollout's status, read in place under the store's lock: the emulator
+        serves the controller from this process, and copying a thousand rollouts at every
+        poll (as ``store.list`` does) would take its time from the controller's requests.
+        Read only."""
         assert self.api is not None
-        t = self.api.registry.find("meshrollout.dev", "v1alpha1", "rollouts")
-        assert t is not None
-        return self.api.store.list(t, None, lambda _: True)[0]
+        store = self.api.store
+        with store.changed:
+            return [
+                obj.get("status") or {}
+                for (kind, _, _), obj in store._objects.items()
+                if kind == "rollouts.meshrollout.dev"
+            ]
 
     def rollout(self, i: int) -> dict[str, Any]:
         assert self.api is not None
@@ -296,7 +322,7 @@ class World:
     def audit(self, since: int = 0) -> list[AuditEntry]:
         """The controller's requests to the API after audit entry ``since``."""
         assert self.api is not None
-        return [e for e in self.api.audit.entries()[since:] if e.user == IDENTITY]
+        return [e for e in self.api.audit.entries()[since:] if e.user.startswith(IDENTITY)]
 
     def audit_mark(self) -> int:
         assert self.api is not None
@@ -312,7 +338,7 @@ class World:
         return sum(e.verb in WRITE_VERBS and not e.resource.startswith("leases") for e in entries)
 
     def down(self) -> None:
-        for name in ("controller", "exporter"):
+        for name in sorted(self.processes, key=lambda n: not n.startswith("controller")):
             proc = self.processes.get(name)
             if proc is not None and proc.poll() is None:
                 if proc.stdin is not None:

@@ -150,11 +150,15 @@ class ShardLeases:
         # Start looking at a place of our own, so replicas do not all race for shard 0.
         offset = shard_of((self.identity, ""), len(self.electors))
         for step in range(len(self.electors)):
-            if len(self.held()) >= share:
-                break
             elector = self.electors[(offset + step) % len(self.electors)]
-            if not elector.is_leader():
+            if elector.is_leader():
+                continue
+            if len(self.held()) < share:
                 elector.try_acquire_or_renew()
+            else:
+                # Watch the others' shards too, so that when a replica dies its shards
+                # can be taken one lease duration after its last renewal, not two.
+                elector.observe()
 
     def run(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
         """Rounds every retry period; ``on_started`` whenever a shard is gained (the
