@@ -155,7 +155,7 @@ class World:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # A real API server keeps minutes of watch history; a thousand rollouts starting
         # at once write more than the emulator's default 2,000 changes in seconds.
-        self.api = KubeAPI.start(history_limit=200_000)
+        self.api = KubeAPI.start(history_limit=50_000)
         self.api.audit.reads = True
         self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", "scale-0")
         for i in range(self.n):

@@ -1,4 +1,4 @@
-"""The long-running controller: watches, a schedule of evaluations, one worker.
+"""The long-running controller: watches, a schedule of evaluations, a few workers.
 
 * Watches (Rollouts, VirtualServices, DestinationRules) put keys on a work
   queue, so spec edits, CLI commands and hand edits of the weights are acted
@@ -7,7 +7,8 @@
   evaluation is due (and those nearly due: ``controller.schedule``), asks
   Prometheus for all of them in one batch, and queues each observation for its
   rollout's reconcile, which judges it.
-* One worker takes keys off the queue and reconciles them one at a time
+* Workers (``--workers``, 4 by default) take keys off the queue and reconcile them,
+  never two workers the same rollout at once
   (``rollout.controller.reconcile``), only while this replica leads.
 * SIGTERM: finish the reconcile in flight, stop, release the lease.
 """
@@ -99,7 +100,7 @@ class Controller:
         # When each rollout's next evaluation is due. Kept apart from ``known``, which the
         # worker replaces at every reconcile while the tick runs on another thread.
         self.schedule = Schedule()
-        self._worker: Supervised | None = None
+        self._workers: list[Supervised] = []
 
     # -- state ---------------------------------------------------------------------
     def leading(self) -> bool:
@@ -111,9 +112,9 @@ class Controller:
 
     def healthy(self) -> bool:
         """Every long-lived loop is alive: worker, scheduler, watches, notifications."""
-        if self._worker is None:
+        if not self._workers:
             return not self.stopping.is_set()  # still starting
-        loops = [self._worker.alive(), self.scheduler.running]
+        loops = [*(w.alive() for w in self._workers), self.scheduler.running]
         loops += [w.alive() for w in self.watchers]
         if self._delivery is not None:
             loops.append(self._delivery.alive())
@@ -135,7 +136,10 @@ class Controller:
             self.resync, "interval", seconds=s.resync_s, max_instances=1, coalesce=True, id="resync"
         )
         self.scheduler.start()
-        self._worker = Supervised("worker", self.work, self.stopping, self._loop_crashed).start()
+        self._workers = [
+            Supervised(f"worker-{i}", self.work, self.stopping, self._loop_crashed).start()
+            for i in range(s.workers)
+        ]
         if self._delivery is not None:
             self._delivery.start()
         log.info("controller started", identity=s.identity, namespaces=s.namespaces or "all")
@@ -146,8 +150,8 @@ class Controller:
         self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        for worker in self._workers:
+            worker.join(timeout=30)
         if self._delivery is not None:
             self._delivery.stop()
         self.leader.end()
@@ -237,7 +241,8 @@ class Controller:
             result = observed.get(ask.key) or Unavailable(at=now, reason="no answer")
             if isinstance(result, Unavailable):
                 self.metrics.prometheus_errors.inc()
-            self.schedule.next_at(key, now + timedelta(seconds=ask.window_s))
+            interval = ask.window_s
+            self.schedule.next_at(key, now + timedelta(seconds=interval), interval, nearest=True)
             # Judged by the reconcile, on the status it reads (see Reconciler.reconcile).
             self.queue.put(key, Evaluation(result, ask.step_started_at))
         unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
@@ -300,9 +305,12 @@ class Controller:
         if item is None:
             return False
         key, evaluation = item
-        if self.leader.owns(key):
-            with self.leader.acting_on(key):
-                self._reconcile(key, evaluation)
+        try:
+            if self.leader.owns(key):
+                with self.leader.acting_on(key):
+                    self._reconcile(key, evaluation)
+        finally:
+            self.queue.done(key)
         return True
 
     def _reconcile(self, key: Key, evaluation: Evaluation | None) -> None:
@@ -352,7 +360,7 @@ class Controller:
         if (old is None or old.step_key != known.step_key) and result.spec is not None:
             # A new step: its first evaluation comes one interval in, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
-            self.schedule.next_at(key, self.clock() + interval)
+            self.schedule.next_at(key, self.clock() + interval, interval.total_seconds())
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)

@@ -1,19 +1,23 @@
 """When each rollout's next evaluation is due, and which ones a tick gathers into one batch.
 
 A rollout is due one analysis interval after its step began or after its last
-evaluation. Rollouts started together drift apart (their steps begin at their own
-reconciles, a second or more apart at a thousand rollouts), and each tick that finds
-one due sends a batch of queries to Prometheus: left alone, a thousand rollouts would
-cost a batch at almost every tick. So a tick that has a rollout due also takes every
-rollout due within half of its own interval: evaluated a little early once, it is
-then due together with the others, and rollouts of one interval settle into one batch
-per interval. A rollout waiting after a failure is never taken early (its backoff
-stands). The clock is the caller's; this module keeps only times, and says what to
-ask Prometheus for a rollout (``ask_for``).
+evaluation. Each tick that finds rollouts due sends one batch of queries to
+Prometheus, so rollouts due at different seconds cost a batch each: a thousand
+rollouts whose steps began over a few minutes would cost a batch at almost every tick.
+So due times are put on a grid of the interval (multiples of it since the epoch):
+after an evaluation, the grid point nearest one interval on (the tick runs just after
+a grid point); at a new step, the first grid point at least one interval on (its
+window must lie inside the step). Rollouts of one interval are then due together and
+cost one batch per interval; an evaluation is never more than an interval late, and
+in steady state on time. A tick that has a rollout due also takes those due within
+half their interval (a rollout off the grid after a failure's backoff never is: its
+backoff stands). The clock is the caller's; this module keeps only times, and says
+what to ask Prometheus for a rollout (``ask_for``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -36,8 +40,11 @@ class Schedule:
         self._due: dict[Key, datetime] = {}
         self._held: set[Key] = set()
 
-    def next_at(self, key: Key, at: datetime) -> None:
-        """The rollout's next evaluation is due at ``at``."""
+    def next_at(self, key: Key, at: datetime, interval_s: float = 0, nearest: bool = False) -> None:
+        """The rollout's next evaluation is due at ``at``, put on the grid of ``interval_s``:
+        the first grid point from ``at`` on, or with ``nearest`` the nearest one."""
+        if interval_s > 0:
+            at = on_grid(at, interval_s, nearest)
         self._due[key] = at
         self._held.discard(key)
 
@@ -75,6 +82,20 @@ class Schedule:
         return out
 
 
+def on_grid(at: datetime, interval_s: float, nearest: bool = False) -> datetime:
+    """The grid point of ``interval_s`` at or after ``at`` (or the nearest one).
+
+    >>> from datetime import UTC
+    >>> on_grid(datetime(2026, 1, 1, 0, 0, 7, tzinfo=UTC), 15).second
+    15
+    >>> on_grid(datetime(2026, 1, 1, 0, 0, 16, tzinfo=UTC), 15, nearest=True).second
+    15
+    """
+    steps = at.timestamp() / interval_s
+    point = round(steps) if nearest else math.ceil(steps - 1e-6)
+    return datetime.fromtimestamp(point * interval_s, tz=at.tzinfo)
+
+
 def ask_for(key: Key, result: Result, now: datetime) -> Ask | None:
     """What to ask Prometheus for this rollout now; None when it is not evaluated now."""
     spec, status, located = result.spec, result.status, result.located
@@ -101,4 +122,4 @@ def ask_for(key: Key, result: Result, now: datetime) -> Ask | None:
     )
 
 
-__all__ = ["EARLY_SHARE", "EVALUATED", "Schedule", "ask_for"]
+__all__ = ["EARLY_SHARE", "EVALUATED", "Schedule", "ask_for", "on_grid"]

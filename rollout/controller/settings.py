@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     renew_deadline_s: float = 10.0
     retry_period_s: float = 2.0
     tick_s: float = Field(default=1.0, gt=0, description="How often due evaluations are run.")
+    workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Reconciles at once (never two of one rollout): a reconcile mostly waits "
+        "on the API server, so a few workers keep a thousand rollouts' writes flowing.",
+    )
     scrape_interval_s: float = Field(
         default=15.0,
         ge=0,
