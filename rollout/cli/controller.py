@@ -32,7 +32,7 @@ from rollout.kube import KubeClient, KubeError
 @click.option("--renew-deadline", "renew_deadline_s", type=float)
 @click.option("--retry-period", "retry_period_s", type=float)
 @click.option("--tick", "tick_s", type=float, help="Seconds between evaluation rounds.")
-@click.option("--workers", type=int, help="Reconciles at once (default 4).")
+@click.option("--workers", type=int, help="Reconciles at once (default 8).")
 @click.option(
     "--scrape-interval", "scrape_interval_s", type=float, help="Prometheus's scrape interval (s)."
 )

@@ -7,7 +7,7 @@
   evaluation is due (and those nearly due: ``controller.schedule``), asks
   Prometheus for all of them in one batch, and queues each observation for its
   rollout's reconcile, which judges it.
-* Workers (``--workers``, 4 by default) take keys off the queue and reconcile them,
+* Workers (``--workers``, 8 by default) take keys off the queue and reconcile them,
   never two workers the same rollout at once
   (``rollout.controller.reconcile``), only while this replica leads.
 * SIGTERM: finish the reconcile in flight, stop, release the lease.

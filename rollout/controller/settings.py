@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     retry_period_s: float = 2.0
     tick_s: float = Field(default=1.0, gt=0, description="How often due evaluations are run.")
     workers: int = Field(
-        default=4,
+        default=8,
         ge=1,
         le=64,
         description="Reconciles at once (never two of one rollout): a reconcile mostly waits "

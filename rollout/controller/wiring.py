@@ -72,8 +72,12 @@ class KubeWatches:
         cache = self.caches.setdefault(kind, ObjectCache())
 
         def cached(event: str, obj: dict[str, Any]) -> None:
-            cache.event(event, obj)
-            handler(event, obj)
+            echo = cache.event(event, obj)
+            # A Rollout coming back exactly as our reconcile wrote it is not news: that
+            # reconcile already acted on it (half the reconciles at a thousand rollouts).
+            # Mesh documents always are: their echo is what starts a step's clock.
+            if not (echo and kind == "rollouts"):
+                handler(event, obj)
 
         def listed(items: list[dict[str, Any]]) -> None:
             cache.listed(items, namespace)

@@ -69,6 +69,7 @@ class ObjectCache:
         self._objects: dict[Key, Doc] = {}
         self._stale: set[Key] = set()
         self._listed: set[str | None] = set()  # namespaces listed (None: all of them)
+        self._own: dict[Key, str] = {}  # the resourceVersion our last write of each made
 
     # -- fed by the watch ------------------------------------------------------------
     def listed(self, items: list[Doc], namespace: str | None = None) -> None:
@@ -82,15 +83,18 @@ class ObjectCache:
     def _synced(self, namespace: str) -> bool:
         return None in self._listed or namespace in self._listed
 
-    def event(self, kind: str, obj: Doc) -> None:
-        """One watch event (``SYNC`` after a list is the same object again)."""
+    def event(self, kind: str, obj: Doc) -> bool:
+        """One watch event (``SYNC`` after a list is the same object again); True when it
+        is only the echo of our own last write of that object (nothing new to act on)."""
         key = _key(obj)
         with self._lock:
             if kind == "DELETED":
                 self._objects.pop(key, None)
-            else:
-                self._objects[key] = obj
-                self._stale.discard(key)
+                self._own.pop(key, None)
+                return False
+            self._objects[key] = obj
+            self._stale.discard(key)
+            return kind == "MODIFIED" and self._own.get(key) == _rv(obj) != ""
 
     # -- read by the adapters --------------------------------------------------------
     def get(self, namespace: str, name: str) -> Doc | None:
@@ -119,6 +123,7 @@ class ObjectCache:
         already moved past ``before`` (then what it brought is at least as new)."""
         key = _key(after)
         with self._lock:
+            self._own[key] = _rv(after)
             cached = self._objects.get(key)
             if cached is None or _rv(cached) == _rv(before):
                 self._objects[key] = after

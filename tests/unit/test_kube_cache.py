@@ -184,3 +184,16 @@ def test_a_mesh_update_is_cached_and_a_conflict_sends_the_next_read_to_the_serve
         mesh.update("shop", "inventory-route", "inventory-dr", lambda d: d, current)
     mesh.find_virtual_service("shop", HOST, "inventory-route")
     assert server.finds == 1
+
+
+def test_the_echo_of_our_own_write_is_told_apart() -> None:
+    """The watch bringing back exactly what we wrote is an echo; anyone else's change of
+    it after that, or a relist, is news."""
+    server = Server(obj("a", "1"))
+    cache = ObjectCache()
+    cache.listed([obj("a", "1")])
+    rollouts = CachedRollouts(server, cache)
+    written = rollouts.write_status(rollouts.get("shop", "a"), {"phase": "Progressing"})
+    assert cache.event("MODIFIED", written)
+    assert not cache.event("SYNC", written)
+    assert not cache.event("MODIFIED", obj("a", "3"))  # a person's edit
