@@ -357,10 +357,17 @@ class Controller:
         old = self.known.get(key)
         status = result.status
         known = Known(result)
-        if (old is None or old.step_key != known.step_key) and result.spec is not None:
-            # A new step: its first evaluation comes one interval in, when there is data.
+        started = status.step_started_at
+        moved = old is None or (old.step_key, old.result.status.step_started_at) != (
+            known.step_key,
+            started,
+        )
+        if result.spec is not None and moved:
+            # A new step, or its clock started (the mesh carries its weight): the first
+            # evaluation comes one interval into it, on the grid, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
-            self.schedule.next_at(key, self.clock() + interval, interval.total_seconds())
+            first = max(started + interval if started else self.clock(), self.clock())
+            self.schedule.next_at(key, first, interval.total_seconds())
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)
