@@ -78,6 +78,7 @@ bench: $(STAMP) system-deps
 	$(PY) -m bench reaction --runs 10 --json bench/reaction.json
 	$(PY) -m bench judge --json bench/judge.json
 	$(PY) -m bench judge --promotion-table
+	$(PY) -m bench scale --json bench/scale.json
 
 ## image: the controller image (needs Docker): make image IMAGE=registry.example.com/meshrollout:0.1.0
 IMAGE ?= meshrollout:dev

@@ -1,5 +1,6 @@
 """``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``
-(``--promotion-table`` for the time-to-promotion table)."""
+(``--promotion-table`` for the time-to-promotion table),
+``python -m bench scale [--rollouts N ...] [--json PATH]``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,18 @@ def main(argv: list[str] | None = None) -> int:
         type=json.loads,
         help="spec.analysis overrides, a column of the promotion table: '{\"tolerance\": 0.5}'",
     )
+    scale = sub.add_parser("scale", help="one controller under N concurrent rollouts")
+    scale.add_argument(
+        "--rollouts", type=int, action="append", help="N (repeatable; default 1, 100, 1000)"
+    )
+    scale.add_argument("--cycles", type=int, default=4, help="analysis intervals measured")
+    scale.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.name == "scale":
+        from bench.scale.run import run as scale_run
+
+        scale_run(args.rollouts or [1, 100, 1000], args.json, args.cycles)
+        return 0
     if args.name == "judge" and args.promotion_table:
         from bench.judge.promotion import main as promotion_main
 

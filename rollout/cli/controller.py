@@ -25,10 +25,14 @@ from rollout.kube import KubeClient, KubeError
 @click.option("--lease-name", help="The Lease used for leader election.")
 @click.option("--lease-namespace", help="The Lease's namespace.")
 @click.option("--no-leader-election", "leader_election", flag_value=False, default=None)
+@click.option(
+    "--shards", type=int, help="Share the rollouts among the replicas on this many shard Leases."
+)
 @click.option("--lease-duration", "lease_duration_s", type=float)
 @click.option("--renew-deadline", "renew_deadline_s", type=float)
 @click.option("--retry-period", "retry_period_s", type=float)
 @click.option("--tick", "tick_s", type=float, help="Seconds between evaluation rounds.")
+@click.option("--workers", type=int, help="Reconciles at once (default 8).")
 @click.option(
     "--scrape-interval", "scrape_interval_s", type=float, help="Prometheus's scrape interval (s)."
 )

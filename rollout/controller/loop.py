@@ -1,12 +1,14 @@
-"""The long-running controller: watches, a schedule of evaluations, one worker.
+"""The long-running controller: watches, a schedule of evaluations, a few workers.
 
 * Watches (Rollouts, VirtualServices, DestinationRules) put keys on a work
   queue, so spec edits, CLI commands and hand edits of the weights are acted
   on within a second.
 * An APScheduler job ticks every ``tick_s``: it collects the rollouts whose
-  evaluation is due, asks Prometheus for all of them in one batch, and queues
-  each observation for its rollout's reconcile, which judges it.
-* One worker takes keys off the queue and reconciles them one at a time
+  evaluation is due (and those nearly due: ``controller.schedule``), asks
+  Prometheus for all of them in one batch, and queues each observation for its
+  rollout's reconcile, which judges it.
+* Workers (``--workers``, 8 by default) take keys off the queue and reconcile them,
+  never two workers the same rollout at once
   (``rollout.controller.reconcile``), only while this replica leads.
 * SIGTERM: finish the reconcile in flight, stop, release the lease.
 """
@@ -19,14 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Unavailable
-from rollout.analysis.queries import Ask, Check
+from rollout.analysis.queries import Ask
 from rollout.controller.ports import (
     AlwaysLeader,
     Leader,
@@ -37,18 +39,18 @@ from rollout.controller.ports import (
     Watches,
 )
 from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler, Result
+from rollout.controller.schedule import EVALUATED, Schedule, ask_for
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.telemetry import HealthServer, Metrics
 from rollout.controller.workqueue import WorkQueue
 from rollout.engine.after import next_look
 from rollout.kube import Conflict, Forbidden, Invalid, KubeError, NotLeader
-from rollout.mesh import sends_to, service_name
-from rollout.model import Phase, parse_duration
+from rollout.mesh import sends_to
+from rollout.model import parse_duration
 
 log = structlog.get_logger("meshrollout.controller")
 Key = tuple[str, str]
-EVALUATED = ("Progressing", "Paused")
 
 
 @dataclass
@@ -99,8 +101,8 @@ class Controller:
         self._generations: dict[Key, Any] = {}
         # When each rollout's next evaluation is due. Kept apart from ``known``, which the
         # worker replaces at every reconcile while the tick runs on another thread.
-        self._due: dict[Key, datetime] = {}
-        self._worker: Supervised | None = None
+        self.schedule = Schedule()
+        self._workers: list[Supervised] = []
 
     # -- state ---------------------------------------------------------------------
     def leading(self) -> bool:
@@ -112,9 +114,9 @@ class Controller:
 
     def healthy(self) -> bool:
         """Every long-lived loop is alive: worker, scheduler, watches, notifications."""
-        if self._worker is None:
+        if not self._workers:
             return not self.stopping.is_set()  # still starting
-        loops = [self._worker.alive(), self.scheduler.running]
+        loops = [*(w.alive() for w in self._workers), self.scheduler.running]
         loops += [w.alive() for w in self.watchers]
         if self._delivery is not None:
             loops.append(self._delivery.alive())
@@ -136,7 +138,10 @@ class Controller:
             self.resync, "interval", seconds=s.resync_s, max_instances=1, coalesce=True, id="resync"
         )
         self.scheduler.start()
-        self._worker = Supervised("worker", self.work, self.stopping, self._loop_crashed).start()
+        self._workers = [
+            Supervised(f"worker-{i}", self.work, self.stopping, self._loop_crashed).start()
+            for i in range(s.workers)
+        ]
         if self._delivery is not None:
             self._delivery.start()
         log.info("controller started", identity=s.identity, namespaces=s.namespaces or "all")
@@ -147,8 +152,8 @@ class Controller:
         self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        for worker in self._workers:
+            worker.join(timeout=30)
         if self._delivery is not None:
             self._delivery.stop()
         self.leader.end()
@@ -173,9 +178,11 @@ class Controller:
         self._generations[key] = generation
         if kind == "DELETED":
             self.queue.release(key)
-            self._due.pop(key, None)
+            self.schedule.forget(key)
             self.keys.discard(key)
-            if self.known.pop(key, None) is not None:
+            gone = self.known.pop(key, None)
+            self._count(gone, None)
+            if gone is not None:
                 with contextlib.suppress(KeyError):
                     self.metrics.canary_weight.remove(*key)
             return
@@ -215,29 +222,16 @@ class Controller:
     # -- evaluations -----------------------------------------------------------------
     def tick(self) -> None:
         """Observe every due rollout in one batch and queue each observation for its
-        reconcile, which judges it.
-
-        Each rollout is asked for inside its own boundary: a rollout whose
-        evaluation breaks the code is recorded and retried later, and the others
-        are evaluated as usual.
-        """
+        reconcile, which judges it (each rollout inside its own boundary: ``_asks``)."""
         if not self.leading() or self.stopping.is_set():
             return
         now = self.clock()
-        due: list[tuple[Key, Known, Ask]] = []
-        for key, known in list(self.known.items()):
-            due_at = self._due.get(key)
-            if due_at is not None and due_at > now:
-                continue  # not due, or waiting after a failure
-            try:
-                ask = self._ask(key, known, now)
-            except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
-                self._evaluation_failed(key, now, error)
-                continue
-            if ask is not None:
-                due.append((key, known, ask))
+        mine = [key for key in list(self.known) if self.leader.owns(key)]  # sharded: our shards
+        due = self._asks(self.schedule.due(mine, now), now)
         if not due:
             return
+        # A batch is going anyway: rollouts nearly due join it (see controller.schedule).
+        due += self._asks(self.schedule.nearly_due(self._intervals(set(mine)), now), now)
         try:
             observed = self.source.observe([a for _, _, a in due], now)
         except Exception as error:  # noqa: BLE001 the adapter's bug: every due rollout waits
@@ -252,56 +246,58 @@ class Controller:
             result = observed.get(ask.key) or Unavailable(at=now, reason="no answer")
             if isinstance(result, Unavailable):
                 self.metrics.prometheus_errors.inc()
-            self._due[key] = now + timedelta(seconds=ask.window_s)
+            interval = ask.window_s
+            self.schedule.next_at(key, now + timedelta(seconds=interval), interval, nearest=True)
             # Judged by the reconcile, on the status it reads (see Reconciler.reconcile).
             self.queue.put(key, Evaluation(result, ask.step_started_at))
         unavailable = sum(isinstance(r, Unavailable) for r in observed.values())
         if unavailable:  # all of them: Prometheus is down; some: those rollouts' queries
             log.warning("prometheus unavailable", rollouts=unavailable, of=len(due))
 
+    def _asks(self, keys: list[Key], now: datetime) -> list[tuple[Key, Known, Ask]]:
+        """What to ask for these rollouts, each inside its own boundary: a rollout whose
+        evaluation breaks the code is recorded and retried later."""
+        out = []
+        for key in keys:
+            known = self.known.get(key)
+            if known is None:
+                continue
+            try:
+                ask = self._ask(key, known, now)
+            except Exception as error:  # noqa: BLE001 the per-rollout boundary: it is counted and said
+                self._evaluation_failed(key, now, error)
+                continue
+            if ask is not None:
+                out.append((key, known, ask))
+        return out
+
+    def _intervals(self, keys: set[Key]) -> dict[Key, float]:
+        """Each evaluated rollout's analysis interval, in seconds."""
+        out = {}
+        for key, known in list(self.known.items()):
+            spec = known.result.spec
+            if key in keys and spec is not None and known.result.status.phase in EVALUATED:
+                out[key] = parse_duration(spec.analysis.interval).total_seconds()
+        return out
+
     def _evaluation_failed(self, key: Key, now: datetime, error: Exception) -> None:
         """One rollout's evaluation broke: say so on it, try it again later, go on."""
         crash = Crash.of(error)
         self.metrics.rollout_failures.labels("evaluate", crash.kind).inc()
         delay = self.evaluation_backoff.failed(key)
-        self._due[key] = now + timedelta(seconds=delay)
+        self.schedule.hold(key, now + timedelta(seconds=delay))
         log.error("evaluation failed", rollout=f"{key[0]}/{key[1]}", error=str(crash))
         self._record(key, f"evaluation failed: {crash}", EVALUATION_FAILED)
 
     def _record(self, key: Key, message: str, kind: str = FAILED_CONDITION) -> None:
         try:
-            self.reconciler.record_failure(key[0], key[1], message, kind)
+            with self.leader.acting_on(key):
+                self.reconciler.record_failure(key[0], key[1], message, kind)
         except Exception as error:  # noqa: BLE001 telling is best effort; the retry is what matters
             log.warning("could not record the failure", error=str(Crash.of(error)))
 
     def _ask(self, key: Key, known: Known, now: datetime) -> Ask | None:
-        result = known.result
-        spec, status, located = result.spec, result.status, result.located
-        if spec is None or located is None or status.phase not in EVALUATED:
-            return None
-        if status.pause_reason in ("drift", "regression") or status.step_started_at is None:
-            return None
-        interval = max(1, round(parse_duration(spec.analysis.interval).total_seconds()))
-        if now - status.step_started_at < timedelta(seconds=interval):
-            return None  # the window must lie inside the step: only data from its weight
-        service = service_name(spec.service)
-        checks = tuple(
-            Check(c.name, c.query, c.namespace_label) for c in spec.analysis.custom_checks
-        )
-        return Ask(
-            key=f"{key[0]}/{key[1]}",
-            namespace=key[0],
-            service=service,
-            stable_version=located.stable_version,
-            canary_version=located.canary_version,
-            step_started_at=status.step_started_at,
-            window_s=interval,
-            requests_metric=spec.analysis.requests_metric,
-            latency_metric=spec.analysis.latency_metric,
-            checks=checks,
-            reporter=spec.http_route.reporter if spec.http_route else "destination",
-            split_by="service" if located.gateway is not None else "version",
-        )
+        return ask_for(key, known.result, now)
 
     # -- the worker --------------------------------------------------------------------
     def work(self) -> None:
@@ -314,8 +310,12 @@ class Controller:
         if item is None:
             return False
         key, evaluation = item
-        if self.leading():
-            self._reconcile(key, evaluation)
+        try:
+            if self.leader.owns(key):
+                with self.leader.acting_on(key):
+                    self._reconcile(key, evaluation)
+        finally:
+            self.queue.done(key)
         return True
 
     def _reconcile(self, key: Key, evaluation: Evaluation | None) -> None:
@@ -358,20 +358,27 @@ class Controller:
 
     def _remember(self, key: Key, result: Result | None) -> None:
         if result is None:
-            self.known.pop(key, None)
-            self._due.pop(key, None)
+            self._count(self.known.pop(key, None), None)
+            self.schedule.forget(key)
             return
         old = self.known.get(key)
         status = result.status
         known = Known(result)
-        if (old is None or old.step_key != known.step_key) and result.spec is not None:
-            # A new step: its first evaluation comes one interval in, when there is data.
+        started = status.step_started_at
+        moved = old is None or (old.step_key, old.result.status.step_started_at) != (
+            known.step_key,
+            started,
+        )
+        if result.spec is not None and moved:
+            # A new step, or its clock started (the mesh carries its weight): the first
+            # evaluation comes one interval into it, on the grid, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
-            self._due[key] = self.clock() + interval
+            first = max(started + interval if started else self.clock(), self.clock())
+            self.schedule.next_at(key, first, interval.total_seconds())
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)
-            self._due[key] = self.clock() + timedelta(seconds=delay)
+            self.schedule.hold(key, self.clock() + timedelta(seconds=delay))
             log.error("evaluation failed", error=result.evaluation_failure)
         elif result.verdict is not None:
             self.evaluation_backoff.succeeded(key)
@@ -396,9 +403,15 @@ class Controller:
         if look is not None:  # a scale-down coming due, an undo waiting for its pods
             self.queue.put(key, after_s=look)
         self.metrics.canary_weight.labels(*key).set(status.canary_weight)
-        phases: dict[str, int] = {}
-        for k in self.known.values():
-            phase = k.result.status.phase or "Pending"
-            phases[phase] = phases.get(phase, 0) + 1
-        for phase in get_args(Phase):
-            self.metrics.rollouts.labels(phase).set(phases.get(phase, 0))
+        self._count(old, known)
+
+    def _count(self, old: Known | None, new: Known | None) -> None:
+        """Rollouts per phase, kept by the change (a recount at every reconcile would cost
+        O(N) each, O(N²) a cycle at a thousand rollouts)."""
+        before = None if old is None else old.result.status.phase or "Pending"
+        after = None if new is None else new.result.status.phase or "Pending"
+        if before != after:
+            if before is not None:
+                self.metrics.rollouts.labels(before).dec()
+            if after is not None:
+                self.metrics.rollouts.labels(after).inc()

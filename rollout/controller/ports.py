@@ -8,7 +8,9 @@ election and watches have do-nothing implementations here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -126,9 +128,19 @@ class Fence(Protocol):
 
 
 class Leader(Fence, Protocol):
-    """Leader election: who may act, told through callbacks; the fence is its own."""
+    """Leader election: who may act, told through callbacks; the fence is its own.
+    Sharded (``rollout.kube.shards``), a replica leads for the rollouts it ``owns``, and
+    its fence checks the rollout named by ``acting_on``."""
 
     def is_leader(self) -> bool: ...
+
+    def owns(self, key: tuple[str, str]) -> bool:
+        """This replica may act on this rollout now."""
+        ...
+
+    def acting_on(self, key: tuple[str, str]) -> AbstractContextManager[None]:
+        """The writes inside are about ``key`` (what a sharded fence checks)."""
+        ...
 
     def begin(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
         """Start campaigning; ``on_started``/``on_stopped`` as the lease is won and lost."""
@@ -207,6 +219,12 @@ class AlwaysLeader:
 
     def is_leader(self) -> bool:
         return True
+
+    def owns(self, key: tuple[str, str]) -> bool:
+        return True
+
+    def acting_on(self, key: tuple[str, str]) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def begin(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
         on_started()

@@ -35,10 +35,25 @@ class Settings(BaseSettings):
     leader_election: bool = True
     lease_name: str = "meshrollout-controller"
     lease_namespace: str = Field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"))
+    shards: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="0: one replica acts at a time (leader election on lease_name). K > 0: "
+        "rollouts are hashed to K shard Leases (<lease_name>-shard-<i>) that the replicas "
+        "share out, so every replica works (rollout.kube.shards).",
+    )
     lease_duration_s: float = 15.0
     renew_deadline_s: float = 10.0
     retry_period_s: float = 2.0
     tick_s: float = Field(default=1.0, gt=0, description="How often due evaluations are run.")
+    workers: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Reconciles at once (never two of one rollout): a reconcile mostly waits "
+        "on the API server, so a few workers keep a thousand rollouts' writes flowing.",
+    )
     scrape_interval_s: float = Field(
         default=15.0,
         ge=0,

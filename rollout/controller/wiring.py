@@ -10,8 +10,9 @@ fakes in ``rollout.controller.fakes`` instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -41,10 +42,12 @@ from rollout.kube import (
     Watcher,
     WorkloadClient,
 )
+from rollout.kube.cache import CachedRollouts, CachedRouting, ObjectCache
 from rollout.kube.gateway import GatewayClient
 from rollout.kube.resources import ROLLOUTS, destination_rules, virtual_services
 from rollout.kube.scaling import ScalingClient
 from rollout.kube.secrets import KubeSecrets
+from rollout.kube.shards import ShardLeases
 from rollout.mesh import service_name, subset_version
 from rollout.model import SecretKeyRef
 from rollout.notify import ChannelFactory, QueueNotifier
@@ -70,11 +73,13 @@ class _WatchHandle:
 
 @dataclass
 class KubeWatches:
-    """Watches through the Kubernetes API, for the three kinds the controller follows."""
+    """Watches through the Kubernetes API, for the three kinds the controller follows;
+    each feeds its kind's watch cache before the controller hears of the change."""
 
     kube: KubeClient
     istio_version: str
     timeout_s: int
+    caches: dict[str, ObjectCache] = field(default_factory=dict)
 
     def watch(self, kind: str, handler: Handler, namespace: str | None) -> Watch:
         resource = {
@@ -82,7 +87,22 @@ class KubeWatches:
             "virtualservices": virtual_services(self.istio_version),
             "destinationrules": destination_rules(self.istio_version),
         }[kind]
-        watcher = Watcher(self.kube, resource, handler, namespace, self.timeout_s).start()
+        cache = self.caches.setdefault(kind, ObjectCache())
+
+        def cached(event: str, obj: dict[str, Any]) -> None:
+            echo = cache.event(event, obj)
+            # A Rollout coming back exactly as our reconcile wrote it is not news: that
+            # reconcile already acted on it (half the reconciles at a thousand rollouts).
+            # Mesh documents always are: their echo is what starts a step's clock.
+            if not (echo and kind == "rollouts"):
+                handler(event, obj)
+
+        def listed(items: list[dict[str, Any]]) -> None:
+            cache.listed(items, namespace)
+
+        watcher = Watcher(
+            self.kube, resource, cached, namespace, self.timeout_s, on_list=listed
+        ).start()
         return _WatchHandle(watcher)
 
 
@@ -148,12 +168,17 @@ def connect(
             on_error=lambda channel: metrics.notify_errors.labels(channel).inc(),
         )
     leader: Leader = AlwaysLeader()
-    if s.leader_election:
-        timing = LeaseTiming(s.lease_duration_s, s.renew_deadline_s, s.retry_period_s)
+    timing = LeaseTiming(s.lease_duration_s, s.renew_deadline_s, s.retry_period_s)
+    if s.shards:
+        leader = ShardLeases(kube, s.lease_namespace, s.lease_name, s.identity, s.shards, timing)
+    elif s.leader_election:
         leader = LeaderElector(kube, s.lease_namespace, s.lease_name, s.identity, timing)
+    # Reconciles read the watches' caches; GETs only to recover (rollout.kube.cache).
+    caches = {kind: ObjectCache() for kind in ("rollouts", "virtualservices", "destinationrules")}
+    mesh = CachedRouting(routing, caches["virtualservices"], caches["destinationrules"])
     reconciler = Reconciler(
-        RolloutClient(kube),
-        routing,
+        CachedRollouts(RolloutClient(kube), caches["rollouts"]),
+        mesh,
         WorkloadClient(kube, routing.version),
         EventRecorder(kube, s.identity),
         notifier,
@@ -164,7 +189,7 @@ def connect(
         scaling=ScalingClient(kube, routing.version),
         gateways=GatewayClient(kube, routing),
     )
-    watches = KubeWatches(kube, routing.version, s.watch_timeout_s)
+    watches = KubeWatches(kube, routing.version, s.watch_timeout_s, caches)
     return Controller(s, reconciler, source, leader, watches, metrics, queue, clock, delivery)
 
 

@@ -21,7 +21,9 @@ class WorkQueue:
     A key may be put back with a delay (a retry with backoff); it is handed out
     once the delay is over, or at once if something new (a watch event, an
     evaluation) puts it again. Of two evaluations for one key the newer one is kept, so
-    a retry never replays an old evaluation over a fresh one.
+    a retry never replays an old evaluation over a fresh one. Several workers may take
+    keys, never the same key at once: a key handed out is not handed out again until
+    :meth:`done` (put meanwhile, it waits its turn).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -30,6 +32,7 @@ class WorkQueue:
         self._ready_at: dict[Key, float] = {}  # insertion order is queue order
         self._evaluations: dict[Key, Evaluation | None] = {}
         self._holds: dict[Key, tuple[float, object]] = {}  # failing: until when, generation
+        self._processing: set[Key] = set()  # handed out, not done yet
 
     def put(
         self,
@@ -67,20 +70,36 @@ class WorkQueue:
             self._holds.pop(key, None)
 
     def get(self, timeout: float) -> tuple[Key, Evaluation | None] | None:
+        """The next ready key that no worker holds (and its evaluation); the caller calls
+        :meth:`done` with it afterwards."""
         with self._cond:
             key = self._first_ready()
             if key is None:
-                waits = [t - self._clock() for t in self._ready_at.values()]
+                waits = [
+                    t - self._clock()
+                    for k, t in self._ready_at.items()
+                    if k not in self._processing
+                ]
                 self._cond.wait(min([timeout, *waits]) if waits else timeout)
                 key = self._first_ready()
             if key is None:
                 return None
             del self._ready_at[key]
+            self._processing.add(key)
             return key, self._evaluations.pop(key)
+
+    def done(self, key: Key) -> None:
+        """The worker that took ``key`` is finished with it."""
+        with self._cond:
+            self._processing.discard(key)
+            self._cond.notify()
 
     def _first_ready(self) -> Key | None:
         now = self._clock()
-        return next((k for k, t in self._ready_at.items() if t <= now), None)
+        return next(
+            (k for k, t in self._ready_at.items() if t <= now and k not in self._processing),
+            None,
+        )
 
     def __len__(self) -> int:
         with self._cond:

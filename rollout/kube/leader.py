@@ -15,6 +15,7 @@ before anyone else can start. Writers call :meth:`LeaderElector.fence` first.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -73,12 +74,38 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._monotonic() < self._valid_until
 
+    def owns(self, key: tuple[str, str]) -> bool:
+        """One lease for everything: the leader owns every rollout."""
+        del key
+        return self.is_leader()
+
+    def acting_on(self, key: tuple[str, str]) -> contextlib.AbstractContextManager[None]:
+        del key  # one lease: the fence is the same for every rollout
+        return contextlib.nullcontext()
+
     def fence(self) -> None:
         """Raise :class:`NotLeader` unless this replica may write right now."""
         if not self.is_leader():
             raise NotLeader(f"{self.identity} does not hold lease {self.namespace}/{self.name}")
 
     # -- one round ---------------------------------------------------------------
+    def observe(self) -> None:
+        """Read the lease and note when its holder's renewals stop, without taking it: a
+        replica that may later take it over (a shard) needs its clock running already."""
+        with contextlib.suppress(KeyError, KubeError):
+            self._look(self.kube.get(LEASES, self.namespace, self.name), self._monotonic())
+
+    def _look(self, lease: dict[str, Any], started: float) -> tuple[str, bool]:
+        """The holder, and whether someone else holds it unexpired as seen from here."""
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
+        if record != self._observed:
+            self._observed, self._observed_at = record, started
+        duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
+        held = bool(holder) and started < self._observed_at + duration
+        return holder, held
+
     def try_acquire_or_renew(self) -> bool:
         """One attempt; True when this replica holds the lease afterwards."""
         started = self._monotonic()
@@ -88,16 +115,11 @@ class LeaderElector:
             return self._write(None, started, transitions=0)
         except KubeError:
             return self.is_leader()
-        spec = lease.get("spec") or {}
-        holder = spec.get("holderIdentity") or ""
-        record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
-        if record != self._observed:
-            self._observed, self._observed_at = record, started
-        transitions = int(spec.get("leaseTransitions") or 0)
+        holder, held = self._look(lease, started)
+        transitions = int((lease.get("spec") or {}).get("leaseTransitions") or 0)
         if holder == self.identity:
             return self._write(lease, started, transitions)
-        duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
-        if holder and started < self._observed_at + duration:
+        if held:
             return False  # someone else holds it and we have not seen it expire
         return self._write(lease, started, transitions + 1)
 

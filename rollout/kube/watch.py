@@ -4,7 +4,9 @@ A watch resumes from the last resourceVersion it saw when the stream ends or
 breaks; when the server answers 410 Gone (the version is too old) it lists
 again and carries on. Every object seen is handed to ``on_event(type, obj)``;
 after a (re)list each current object comes as ``SYNC``, so a consumer that
-missed deletions during a gap reconciles everything it is told about.
+missed deletions during a gap reconciles everything it is told about; ``on_list``
+gets the whole list first (the watch cache, ``rollout.kube.cache``, replaces its
+picture with it).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ class Watcher:
         namespace: str | None = None,
         stream_timeout_s: int = 30,
         backoff_s: float = 0.5,
+        on_list: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.kube = kube
         self.resource = resource
         self.on_event = on_event
+        self.on_list = on_list  # a cache that replaces its picture at every (re)list
         self.namespace = namespace
         self.stream_timeout_s = stream_timeout_s
         self.backoff_s = backoff_s
@@ -58,6 +62,8 @@ class Watcher:
 
     def relist(self) -> None:
         items, self.resource_version = self.kube.list(self.resource, self.namespace)
+        if self.on_list is not None:
+            self.on_list(items)
         self.relists += 1
         for item in items:
             self._hand("SYNC", item)

@@ -83,8 +83,12 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
             )
 
         _wait(lambda: status().get("phase") == "Progressing")
+        # Reconciles read the watch cache; GETs are for recovering from a 409 (a cache
+        # behind the server): half the controller's writes refused while it promotes.
+        api.faults.set(conflict_rate=0.5, users=[IDENTITY], seed=7)
         command("promote")
         _wait(lambda: status().get("canaryWeight") == 25)
+        api.faults.clear()
         command("abort")  # a rollback: VirtualService patched back
         _wait(lambda: status().get("phase") == "RolledBack" and not status().get("outbox"))
         # A regression path tightens the DestinationRule: a second rollout to v3.

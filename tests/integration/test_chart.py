@@ -45,6 +45,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
             "policy": {"team-a": {"slackChannels": ["#team-a"], "slackKeys": ["slack-token/bot"]}}
         }
     },
+    "sharded": {"replicaCount": 3, "sharding": {"enabled": True, "shards": 6}},
     "single-replica": {
         "replicaCount": 1,
         "leaderElection": {"enabled": False},
@@ -320,6 +321,30 @@ def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
         for res in r["resources"]
         for verb in r["verbs"]
     }
+
+
+def test_sharding_switch_passes_the_shards_and_grants_their_leases_only() -> None:
+    """sharding.enabled: the controller gets --shards and the lease flags, and may get and
+    update exactly the shard Leases and the members Lease (no other Lease); off (the
+    default), one leader's Lease only."""
+
+    def args_and_names(values: dict[str, Any]) -> tuple[list[str], list[str]]:
+        docs = render(values)
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        roles = [d for d in docs if d["kind"] == "Role"]
+        role = next(d for d in roles if d["metadata"]["name"].endswith("self"))
+        rule = next(r for r in role["rules"] if r.get("resourceNames"))
+        return args, rule["resourceNames"]
+
+    args, names = args_and_names(OPTIONS["sharded"])
+    assert "--shards=6" in args
+    assert "--lease-name=meshrollout-leader" in args
+    shards = [f"meshrollout-leader-shard-{i}" for i in range(6)]
+    assert names == ["meshrollout-leader", "meshrollout-leader-members", *shards]
+    args, names = args_and_names({})
+    assert not any(a.startswith("--shards") for a in args)
+    assert names == ["meshrollout-leader"]
 
 
 def test_rbac_has_no_wildcards() -> None:

@@ -28,6 +28,7 @@ from tests.unit.istio import destination_rule, seed_vs
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 KEY = ("shop", "inventory")
+OTHER = ("shop", "payments")
 
 
 class Clock:
@@ -193,6 +194,19 @@ def test_an_evaluation_failure_lasts_until_an_evaluation_succeeds() -> None:
     assert status.condition(EVALUATION_FAILED) is None
 
 
+def test_a_key_is_never_handed_to_two_workers_at_once() -> None:
+    """Put again while a worker holds it, a key waits until that worker is done."""
+    queue = WorkQueue(Clock())
+    queue.put(KEY)
+    queue.put(OTHER)
+    assert queue.get(timeout=0) == (KEY, None)
+    queue.put(KEY)
+    assert queue.get(timeout=0) == (OTHER, None)  # KEY is still being worked on
+    assert queue.get(timeout=0) is None
+    queue.done(KEY)
+    assert queue.get(timeout=0) == (KEY, None)
+
+
 def test_a_held_key_waits_whoever_puts_it_until_a_new_generation() -> None:
     """A failing rollout's hold outlasts watch events, ticks and notifications; a new
     generation of its spec (a fix) is tried at once; a release ends the hold."""
@@ -204,6 +218,7 @@ def test_a_held_key_waits_whoever_puts_it_until_a_new_generation() -> None:
     assert queue.get(timeout=0) is None
     queue.put(KEY, generation=2)
     assert queue.get(timeout=0) is not None
+    queue.done(KEY)
     queue.hold(KEY, 30, generation=2)
     queue.release(KEY)
     queue.put(KEY)

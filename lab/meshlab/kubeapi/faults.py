@@ -115,6 +115,7 @@ class AuditEntry:
     resource_version: str = ""
     patch_type: str = ""
     body: Any = None
+    at: float = 0.0  # wall-clock seconds when answered (benchmarks time evaluations by it)
 
 
 @dataclass
@@ -129,7 +130,7 @@ class AuditLog:
         if fields["verb"] not in WRITE_VERBS and not self.reads:
             return
         with self._lock:
-            self._entries.append(AuditEntry(seq=len(self._entries) + 1, **fields))
+            self._entries.append(AuditEntry(seq=len(self._entries) + 1, at=time.time(), **fields))
 
     def entries(self) -> list[AuditEntry]:
         with self._lock:

@@ -10,6 +10,7 @@ what each verb does is ``verbs``.
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,14 @@ VERSION_INFO = {
     "gitVersion": "v1.37.0-meshrollout-lab",
     "platform": "linux/amd64",
 }
+
+
+class _Server(ThreadingHTTPServer):
+    """Quiet about clients that hang up (a controller stopped mid-watch): not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class KubeAPI:
@@ -54,7 +63,7 @@ class KubeAPI:
 
     def listen(self, port: int = 0, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (Handler,), {"api": self})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd = _Server((host, port), handler)
         self._httpd.daemon_threads = True
 
     def serve_forever(self) -> None:

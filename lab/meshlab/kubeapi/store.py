@@ -135,11 +135,16 @@ class Store:
         oldest = self._history[0].rv if self._history else self._rv + 1
         if rv < oldest - 1 and rv < self._rv:
             raise ApiError(410, "Expired", f"too old resource version: {rv} ({oldest - 1})")
-        return [
-            c
-            for c in self._history
-            if c.rv > rv and c.resource == t.key and (namespace is None or c.namespace == namespace)
-        ]
+        # The history is in resourceVersion order: walk back from the newest change and
+        # stop at ``rv``, so a watch's wakeup costs what is new, not the whole history.
+        newer = []
+        for c in reversed(self._history):
+            if c.rv <= rv:
+                break
+            if c.resource == t.key and (namespace is None or c.namespace == namespace):
+                newer.append(c)
+        newer.reverse()
+        return newer
 
     # -- writes --------------------------------------------------------------
     def create(
