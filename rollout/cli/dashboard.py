@@ -11,6 +11,7 @@ import threading
 import click
 
 from rollout.cli.kubectl import Ctx, connection, out
+from rollout.cli.undo import who
 from rollout.kube import RoutingClient
 from rollout.model import parse_duration
 
@@ -41,6 +42,7 @@ def dashboard(
         None if all_namespaces else ctx.namespace,
         prometheus=PrometheusSource(prometheus_url) if prometheus_url else None,
         rate_window_s=window,
+        user=who(ctx),  # an undo from the page says "<user> via dashboard", as the CLI's does
     )
     try:
         running = Running(board, port).start()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import getpass
 import sys
 import time
-import uuid
 from typing import Any
 
 import click
@@ -24,6 +23,7 @@ from rollout.cli.args import ROLLOUT_NAME, SUBSET, model_field
 from rollout.cli.kubectl import Ctx, connection, fail, out
 from rollout.kube import KubeError, NotFound
 from rollout.kube.resources import DEPLOYMENTS
+from rollout.kube.rollouts import undo_patch
 from rollout.model import parse_duration, parse_status
 from rollout.model.spec import ScaleDown
 
@@ -67,12 +67,10 @@ def undo(ctx: Ctx, name: str, to: str | None, timeout: str) -> None:
     phase = (obj.get("status") or {}).get("phase")
     if phase != "Succeeded":
         fail(f"rollout {name} is {phase or 'Pending'}: undo goes back from a succeeded release")
-    command: dict[str, Any] = {"name": "undo", "id": uuid.uuid4().hex[:12]}
-    command["by"] = f"{who(ctx)} via CLI"[:128]
-    if to is not None:
-        command["to"] = to
+    patch = undo_patch(f"{who(ctx)} via CLI", to)
+    command = patch["command"]
     try:
-        ctx.rollouts().patch_spec(ctx.namespace, name, {"command": command})
+        ctx.rollouts().patch_spec(ctx.namespace, name, patch)
     except KubeError as error:
         fail(str(error), 1)
     out.print(f"rollout {name}: undo requested", highlight=False, markup=False)

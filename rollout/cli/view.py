@@ -15,10 +15,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rollout.engine.after import after_lines
 from rollout.model import (
     AFTER_SUCCESS_PHASES,
     MetricVerdict,
-    RolloutStatus,
     SpecError,
     Verdict,
     parse_status,
@@ -147,39 +147,6 @@ def verdict_table(verdict: Verdict) -> Table:
             cells.insert(4, _evidence(m))
         table.add_row(*cells)
     return table
-
-
-def _in(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-def after_lines(status: RolloutStatus, now: datetime) -> list[str]:
-    """After a release: when the previous version is scaled down, and what undo would do."""
-    p, undo = status.previous, status.undo
-    if status.phase == "Undoing" and undo is not None:
-        sizes = ", ".join(f"{r.name} ({r.replicas})" for r in undo.restore)
-        return [f"undoing: waiting for {sizes} to be ready, then 100% to {undo.to}"]
-    if status.phase == "Undone" and undo is not None:
-        return [f"{undo.undone} keeps its pods; rollout start tries it again from {undo.to}"]
-    if status.phase != "Succeeded" or p is None:
-        return []
-    at_once = f"rollout undo: 100% back to {p.subset} at once"
-    if p.scaled_down:
-        sizes = ", ".join(f"{d.name} {d.replicas}" for d in p.deployments) or "nothing"
-        return [
-            f"{p.subset} scaled down (was: {sizes})",
-            f"rollout undo: scale {p.subset} back, wait until ready, then 100% to it",
-        ]
-    if p.refused is not None:
-        return [p.refused, at_once]
-    if p.scale_down_at is None:
-        return [f"{p.subset} kept (scaleDown: never)", at_once]
-    left = (p.scale_down_at - now).total_seconds()
-    when = f"in {_in(left)}" if left > 0 else "now"
-    return [f"{p.subset} scaled down {when} ({p.scale_down_at:%H:%M:%S}Z)", at_once]
 
 
 def rollouts_table(items: list[Doc], now: datetime | None = None) -> Table:

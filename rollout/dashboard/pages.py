@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from rollout.dashboard.charts import error_chart, p99_chart, weight_chart
 from rollout.dashboard.timeline import Timeline, run_history, status_of
-from rollout.model import SpecError, parse_spec
+from rollout.engine.after import after_lines, undo_refusal
+from rollout.model import RolloutStatus, SpecError, parse_spec
 
 Doc = dict[str, Any]
 REFRESH_MS = 1000
@@ -28,6 +29,8 @@ COLOURS = {
     "Paused": "#f9ab00",
     "Progressing": "#1a73e8",
     "Pending": "#5f6368",
+    "Undoing": "#f9ab00",
+    "Undone": "#a142f4",
 }
 BUTTONS = (
     ("pause", "Pause", ""),
@@ -168,17 +171,36 @@ def list_fragment(items: list[Doc], token: str, now: datetime | None = None) -> 
     )
 
 
-def _buttons(namespace: str, name: str, terminal: bool) -> str:
-    if terminal:
-        return "<p class='help'>This run has ended: start a new one with the CLI.</p>"
+def _undo_question(status: RolloutStatus) -> str:
+    """The Undo button's confirmation: where the traffic goes, and how."""
+    to, p = status.stable_subset or "", status.previous
+    how = f"scale {to} back up, then send" if p is not None and p.scaled_down else "send"
+    return (
+        f"Undo this release: {how} 100% of traffic back to {to} now, without analysis? "
+        f"{status.canary_subset or 'The canary'} keeps its pods."
+    )
+
+
+def _button(namespace: str, name: str, action: str, label: str, question: str) -> str:
+    confirm = f" data-confirm='{escape(question)}'" if question else ""
+    danger = " class='danger'" if question else ""
+    return (
+        f"<button id='do-{action}' data-action='{action}' data-ns='{escape(namespace)}' "
+        f"data-name='{escape(name)}'{confirm}{danger}>{escape(label)}</button>"
+    )
+
+
+def _buttons(namespace: str, name: str, status: RolloutStatus) -> str:
+    """The commands a person may give now: the run's while it runs; Undo after a release
+    when the engine would carry it out (its own rule, :func:`undo_refusal`)."""
+    if status.terminal:
+        if undo_refusal(status) is not None:
+            return "<p class='help'>This run has ended: start a new one with the CLI.</p>"
+        undo = _button(namespace, name, "undo", "Undo", _undo_question(status))
+        return f"<p>{undo}<span id='flash'></span></p>"
     html = []
     for action, label, question in BUTTONS:
-        confirm = f" data-confirm='{escape(question)}'" if question else ""
-        danger = " class='danger'" if question else ""
-        html.append(
-            f"<button id='do-{action}' data-action='{action}' data-ns='{escape(namespace)}' "
-            f"data-name='{escape(name)}'{confirm}{danger}>{label}</button>"
-        )
+        html.append(_button(namespace, name, action, label, question))
     return "<p>" + "".join(html) + "<span id='flash'></span></p>"
 
 
@@ -266,7 +288,17 @@ def _history(rollout: Doc) -> str:
     )
 
 
-def rollout_fragment(rollout: Doc, line: Timeline, home: str) -> str:
+def _after(status: RolloutStatus, now: datetime) -> str:
+    """After a release, what ``rollout status`` says: the previous version's scale-down
+    and what undo would do (or is doing)."""
+    lines = after_lines(status, now)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f"<ul id='after' class='help'>{items}</ul>"
+
+
+def rollout_fragment(rollout: Doc, line: Timeline, home: str, now: datetime | None = None) -> str:
     """One rollout: where it is, the buttons, the charts, the evidence and the story."""
     meta, spec, status = rollout["metadata"], rollout.get("spec") or {}, status_of(rollout)
     plan = " → ".join(f"{s.weight}%" for s in status.plan) or "-"
@@ -285,7 +317,8 @@ def rollout_fragment(rollout: Doc, line: Timeline, home: str) -> str:
         f"<b>{escape(str(spec.get('canarySubset', '')))}</b> (canary) · canary weight "
         f"<b id='weight'>{status.canary_weight}%</b> · step {step} of plan {escape(plan)}</p>"
         f"<p id='message' class='help'>Last decision: {escape(status.message or '-')}</p>"
-        + _buttons(meta["namespace"], meta["name"], status.terminal)
+        + _after(status, now or datetime.now(UTC))
+        + _buttons(meta["namespace"], meta["name"], status)
         + "<p class='help'>The canary weight is the share of requests the canary gets. At "
         "each step the judge compares the canary with stable on Prometheus data; a step that "
         "passes is promoted to the next weight, a regression sends everything back to "

@@ -13,6 +13,7 @@ referrer (the token is in the URL). Each refusal is counted in :attr:`Dashboard.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import hmac
 import secrets
 import socket
@@ -34,10 +35,11 @@ from rollout.analysis.series import (
     range_step,
 )
 from rollout.dashboard.pages import list_fragment, rollout_fragment, shell
-from rollout.dashboard.timeline import Points, Recorder, Timeline, timeline
+from rollout.dashboard.timeline import Points, Recorder, Timeline, status_of, timeline
+from rollout.engine.after import undo_refusal
 from rollout.kube import KubeError, NotFound, RolloutClient, RoutingClient
 from rollout.kube.errors import Forbidden
-from rollout.kube.rollouts import USER_COMMANDS, command_patch
+from rollout.kube.rollouts import USER_COMMANDS, command_patch, undo_patch
 from rollout.mesh import service_name, subset_version
 
 Doc = dict[str, Any]
@@ -59,8 +61,11 @@ class Dashboard:
         prometheus: PrometheusSource | None = None,
         rate_window_s: int = 60,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        user: str = "",
     ) -> None:
         self.rollouts, self.routing, self.namespace = rollouts, routing, namespace
+        # Who the undo's message names ("<user> via dashboard"), as the CLI names its user.
+        self.user = user or getpass.getuser()
         self.token = token or secrets.token_urlsafe(24)
         self.prometheus, self.rate_window_s, self.now = prometheus, rate_window_s, now
         self.recorder = Recorder()
@@ -169,7 +174,8 @@ class Dashboard:
     async def rollout_page(self, request: web.Request) -> web.Response:
         rollout, line = await self._one(request)
         name = rollout["metadata"]["name"]
-        return self._page(request, f"rollout {name}", rollout_fragment(rollout, line, self.home()))
+        fragment = rollout_fragment(rollout, line, self.home(), self.now())
+        return self._page(request, f"rollout {name}", fragment)
 
     async def api_list(self, _request: web.Request) -> web.Response:
         items = await self._list()
@@ -181,16 +187,23 @@ class Dashboard:
 
     # -- writes --------------------------------------------------------------------------
     async def command(self, request: web.Request) -> web.Response:
-        """A button: the same spec patch as the CLI's command of that name."""
+        """A button: the same spec patch as the CLI's command of that name (an undo only
+        when the engine would carry it out, as far as the status tells)."""
         namespace, name = request.match_info["ns"], request.match_info["name"]
         action = request.match_info["action"]
-        if action not in USER_COMMANDS:
+        if action not in USER_COMMANDS and action != "undo":
             return web.json_response({"message": f"no command {action}"}, status=404)
         if not self._in_scope(namespace):
             return web.json_response({"message": f"{namespace} is not shown here"}, status=404)
         try:
-            await asyncio.to_thread(self.rollouts.get, namespace, name)
-            patch = command_patch(action)
+            rollout = await asyncio.to_thread(self.rollouts.get, namespace, name)
+            if action == "undo":
+                why = undo_refusal(status_of(rollout))
+                if why is not None:
+                    return web.json_response({"message": f"undo refused: {why}"}, status=409)
+                patch = undo_patch(f"{self.user} via dashboard")
+            else:
+                patch = command_patch(action)
             await asyncio.to_thread(self.rollouts.patch_spec, namespace, name, patch)
         except NotFound:
             return web.json_response({"message": f"no rollout {name}"}, status=404)

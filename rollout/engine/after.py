@@ -20,6 +20,9 @@ Like the mesh, the Deployments' sizes are a function of the status
 status write and the scale converges. A Deployment is never at zero while it can
 get traffic: scale-down waits for the mesh to be in sync, and an undo moves
 traffic only after the scale-up is ready.
+
+Two pure helpers serve the views: :func:`undo_refusal` (when the dashboard offers Undo)
+and :func:`after_lines` (what ``rollout status`` and the dashboard say undo would do).
 """
 
 from __future__ import annotations
@@ -122,21 +125,32 @@ def refuse(turn: Turn, why: str) -> None:
     turn.transition("undo refused", f"undo refused: {why}", "UndoRefused", None, "Warning")
 
 
+def undo_refusal(status: RolloutStatus, to: str | None = None) -> str | None:
+    """Why an undo (to ``to``, default the previous version) would be refused, as far as
+    the status tells (None: it goes on, unless no Deployment runs that version). The
+    engine's own rule, which the dashboard also asks before it offers its Undo button."""
+    s = status
+    if s.phase == "Undoing" and s.undo is not None:
+        return f"an undo to {s.undo.to} is already under way"
+    if s.phase == "Undone" and s.undo is not None:
+        return f"already undone: {s.undo.to} serves; start a new rollout to move on"
+    if s.phase != "Succeeded":
+        return f"the rollout is {s.phase}; undo goes back from a succeeded release"
+    to = to or s.stable_subset or ""
+    if not to:
+        return "the version it replaced is not known"
+    if to == s.canary_subset:
+        return f"{to} already serves 100%"
+    return None
+
+
 def _undo(turn: Turn, cmd: Command, versions: Versions) -> None:
     s = turn.status
-    if s.phase == "Undoing" and s.undo is not None:
-        refuse(turn, f"an undo to {s.undo.to} is already under way")
-        return
-    if s.phase == "Undone" and s.undo is not None:
-        refuse(turn, f"already undone: {s.undo.to} serves; start a new rollout to move on")
-        return
-    if s.phase != "Succeeded":
-        refuse(turn, f"the rollout is {s.phase}; undo goes back from a succeeded release")
+    why = undo_refusal(s, cmd.to)
+    if why is not None:
+        refuse(turn, why)
         return
     to = cmd.to or s.stable_subset or ""
-    if to == s.canary_subset:
-        refuse(turn, f"{to} already serves 100%")
-        return
     found = versions.get(to, ())
     if not found:
         refuse(turn, f"no Deployment runs {to} (none has the pod labels of subset {to})")
@@ -300,3 +314,37 @@ def next_look(status: RolloutStatus, now: datetime) -> float | None:
         return None
     # At least a second: a due scale-down waiting for the mesh is looked at again, not spun on.
     return max(1.0, (p.scale_down_at - now).total_seconds())
+
+
+def _in(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def after_lines(status: RolloutStatus, now: datetime) -> list[str]:
+    """After a release: when the previous version is scaled down, and what undo would do;
+    the lines ``rollout status`` prints and the dashboard's rollout page shows."""
+    p, undo = status.previous, status.undo
+    if status.phase == "Undoing" and undo is not None:
+        sizes = ", ".join(f"{r.name} ({r.replicas})" for r in undo.restore)
+        return [f"undoing: waiting for {sizes} to be ready, then 100% to {undo.to}"]
+    if status.phase == "Undone" and undo is not None:
+        return [f"{undo.undone} keeps its pods; rollout start tries it again from {undo.to}"]
+    if status.phase != "Succeeded" or p is None:
+        return []
+    at_once = f"rollout undo: 100% back to {p.subset} at once"
+    if p.scaled_down:
+        sizes = ", ".join(f"{d.name} {d.replicas}" for d in p.deployments) or "nothing"
+        return [
+            f"{p.subset} scaled down (was: {sizes})",
+            f"rollout undo: scale {p.subset} back, wait until ready, then 100% to it",
+        ]
+    if p.refused is not None:
+        return [p.refused, at_once]
+    if p.scale_down_at is None:
+        return [f"{p.subset} kept (scaleDown: never)", at_once]
+    left = (p.scale_down_at - now).total_seconds()
+    when = f"in {_in(left)}" if left > 0 else "now"
+    return [f"{p.subset} scaled down {when} ({p.scale_down_at:%H:%M:%S}Z)", at_once]

@@ -33,6 +33,16 @@ def command_patch(action: str, command_id: str | None = None) -> Doc:
     return {"paused": False, **command} if action == "resume" else command
 
 
+def undo_patch(by: str, to: str | None = None, command_id: str | None = None) -> Doc:
+    """The spec patch that asks for an undo (``rollout undo`` and the dashboard's button):
+    ``by`` says who asked and how ("alice via CLI"), cut to the field's 128 characters;
+    ``to`` a subset other than the previous version."""
+    command: Doc = {"name": "undo", "id": command_id or uuid.uuid4().hex[:12], "by": by[:128]}
+    if to is not None:
+        command["to"] = to
+    return {"command": command}
+
+
 class RolloutClient:
     """The Rollout resources of a cluster (or of one namespace)."""
 

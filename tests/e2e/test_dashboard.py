@@ -5,8 +5,10 @@ The page loads with a rollout in progress, its charts carry as many points as th
 dashboard's own series say, the weight on the page moves when the controller promotes
 a step, Abort (confirmed) writes the abort command and the page shows RolledBack within
 2 s, and a request without the token, from another origin, without the CSRF header or
-for another Host is refused with nothing written. With ``DASHBOARD_SCREENSHOT=PATH``
-(``make screenshot``) the rollout page's screenshot is saved there for the README.
+for another Host is refused with nothing written. After a release promoted to 100%, Undo
+(confirmed) writes ``rollout undo``'s command and the page shows Undone. With
+``DASHBOARD_SCREENSHOT=PATH`` (``make screenshot``) the rollout page's screenshot is saved
+there for the README.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from meshlab.kubeapi.deployments import DeploymentController
 from meshlab.seed import NS
 from tests.conftest import IN_CI
 from tests.e2e.harness import ROOT, Stack
@@ -187,3 +190,41 @@ def test_dashboard_in_a_browser(stack: Stack, browser: Any, tmp_path: Path) -> N
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_undo_after_a_promotion_in_a_browser(stack: Stack, browser: Any) -> None:
+    """A release promoted to 100% by hand: its page says what undo would do and offers
+    Undo; confirmed, it writes the undo command by "<user> via dashboard", the page shows
+    Undone and v1 gets all the traffic back."""
+    pods = DeploymentController(stack.api, ready_after_s=0.5).start()  # v1's pods stay ready
+    stack.start_controller()
+    started = stack.cli(
+        "start", "inventory", "v2", "--steps", "10,30,60,100", "--step-duration", "60s"
+    )
+    assert started.returncode == 0, started.stderr
+    stack.wait_for(lambda: stack.status().get("canaryWeight") == 10, what="the first step")
+    assert stack.cli("promote", "inventory", "--full").returncode == 0
+    stack.wait_for(lambda: stack.phase() == "Succeeded", what="the promotion to 100%")
+    proc, url = start_dashboard(stack)
+    try:
+        base, token = url.split("/?token=")
+        browser.get(f"{base}/r/{NS}/inventory?token={token}")
+        stack.wait_for(lambda: count(browser, "#do-undo") == 1, what="the Undo button")
+        assert count(browser, "#do-abort") == 0
+        assert "rollout undo: 100% back to v1 at once" in text(browser, "#after")
+
+        browser.find_element("id", "do-undo").click()
+        browser.switch_to.alert.accept()
+        stack.wait_for(lambda: "Undone" in text(browser, "h1"), 30, "Undone on the page")
+        command = stack.rollout()["spec"]["command"]
+        assert command["name"] == "undo"
+        assert command["by"].endswith(" via dashboard")
+        assert "undone by " in stack.status()["message"]
+        assert count(browser, "#do-undo") == 0
+        stack.wait_for(
+            lambda: stack.traffic.current_weights().get("v2", 0.0) == 0.0, 10, "v1 serves all"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        pods.stop()

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from rollout.cli.view import after_lines, history_table
+from rollout.cli.view import history_table
+from rollout.engine.after import after_lines
 from rollout.model import RolloutStatus, parse_status
 from tests.unit.cli_fakes import ROLLOUTS, FakeKube, run, shop
 
