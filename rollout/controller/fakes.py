@@ -22,6 +22,7 @@ from rollout.kube.leader import NotLeader
 from rollout.kube.workloads import Readiness
 from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView, find_host_rule
 from rollout.mesh.istio import Routing, sends_to
+from rollout.mesh.ambient import DataPlane
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 from rollout.model.workloads import Autoscaler, DeploymentView, Versions
@@ -199,6 +200,7 @@ class FakeWorkloads:
 
     ready: bool = True
     mtls: str | None = "STRICT"
+    plane: DataPlane | None = DataPlane("sidecar")  # None: the Namespace is not readable
 
     def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness:
         return Readiness(self.ready, "ready" if self.ready else f"{subset} not ready")
@@ -211,6 +213,9 @@ class FakeWorkloads:
         root_namespace: str = "istio-system",
     ) -> MtlsReport:
         return MtlsReport(self.mtls, self.mtls == "STRICT", (f"the fake mesh is {self.mtls}",))
+
+    def data_plane(self, namespace: str, service: str) -> tuple[DataPlane | None, str]:
+        return self.plane, "" if self.plane else f"Namespace {namespace} is not readable"
 
 
 @dataclass

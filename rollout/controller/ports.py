@@ -19,6 +19,7 @@ from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
 from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView
 from rollout.mesh.istio import Routing
+from rollout.mesh.ambient import DataPlane
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 from rollout.model.workloads import Versions
@@ -84,6 +85,10 @@ class Workloads(Protocol):
         root_namespace: str = "istio-system",
     ) -> MtlsReport:
         """What the PeerAuthentications let peers send the pods behind ``subsets``."""
+        ...
+
+    def data_plane(self, namespace: str, service: str) -> tuple[DataPlane | None, str]:
+        """Which data plane serves ``service`` (None: cannot tell, and why)."""
         ...
 
 
