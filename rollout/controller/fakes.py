@@ -20,9 +20,9 @@ from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.workloads import Readiness
+from rollout.mesh.ambient import DataPlane
 from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView, find_host_rule
 from rollout.mesh.istio import Routing, sends_to
-from rollout.mesh.ambient import DataPlane
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 from rollout.model.workloads import Autoscaler, DeploymentView, Versions
@@ -194,13 +194,16 @@ class FakeGateways:
         return GatewayDocs(written, rule)
 
 
+SIDECAR = DataPlane("sidecar")
+
+
 @dataclass
 class FakeWorkloads:
     """Canary readiness and mTLS, as a test sets them."""
 
     ready: bool = True
     mtls: str | None = "STRICT"
-    plane: DataPlane | None = DataPlane("sidecar")  # None: the Namespace is not readable
+    plane: DataPlane | None = SIDECAR  # None: the Namespace is not readable
 
     def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness:
         return Readiness(self.ready, "ready" if self.ready else f"{subset} not ready")

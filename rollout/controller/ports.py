@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
+from rollout.mesh.ambient import DataPlane
 from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView
 from rollout.mesh.istio import Routing
-from rollout.mesh.ambient import DataPlane
 from rollout.mesh.mtls import MtlsReport
 from rollout.model import PendingEffect
 from rollout.model.workloads import Versions

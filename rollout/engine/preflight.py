@@ -87,7 +87,8 @@ def data_plane_findings(
         fix = (
             f"set spec.httpRoute.reporter: {plane.reporter}"
             if spec.http_route
-            else "describe it with an HTTPRoute (spec.httpRoute, reporter: waypoint)"
+            else "describe it with an HTTPRoute (spec.httpRoute, reporter: waypoint); "
+            "VirtualServices on a waypoint are alpha in Istio"
         )
         where = f"waypoint {plane.waypoint}" if plane.waypoint else "sidecars"
         return (

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from rollout.engine.preflight import data_plane_findings
+from rollout.kube.errors import Forbidden
+from rollout.kube.workloads import WorkloadClient
 from rollout.mesh.ambient import DataPlane
 from rollout.model import parse_spec
 from tests.unit.test_reconcile import World
@@ -16,7 +18,11 @@ SIDECAR = DataPlane("sidecar")
 WAYPOINT = DataPlane("ambient-waypoint", "shop-waypoint")
 NO_WAYPOINT = DataPlane("ambient-no-waypoint")
 MISSING = DataPlane("ambient-no-waypoint", "gone")
-ROUTE = {"name": "inventory-route", "stableService": "inventory-v1", "canaryService": "inventory-v2"}
+ROUTE = {
+    "name": "inventory-route",
+    "stableService": "inventory-v1",
+    "canaryService": "inventory-v2",
+}
 
 
 def _spec(**route: Any) -> Any:
@@ -83,3 +89,32 @@ def test_an_unreadable_namespace_starts_with_a_warning() -> None:
     clean = status.condition("PreflightClean")
     assert clean is not None
     assert "cannot tell whether inventory-service runs in ambient mode" in clean.message
+
+
+class _Forbidding:
+    """A KubeClient stand-in whose every read is forbidden (as a Role without the grant)."""
+
+    def get(self, *args: object) -> Any:
+        raise Forbidden('namespaces "shop" is forbidden')
+
+    def list(self, *args: object) -> Any:
+        raise Forbidden("services is forbidden")
+
+
+class _Ambient(_Forbidding):
+    """The Namespace is readable and in ambient mode; its Services are not."""
+
+    def get(self, *args: object) -> Any:
+        return {"metadata": {"labels": {"istio.io/dataplane-mode": "ambient"}}}
+
+
+@pytest.mark.parametrize(
+    ("kube", "why"),
+    [
+        (_Forbidding(), "Namespace shop is not readable"),
+        (_Ambient(), "the Services of namespace shop are not readable"),
+    ],
+)
+def test_a_forbidden_read_says_it_cannot_tell(kube: Any, why: str) -> None:
+    """Forbidden reads never crash the preflight: no data plane, and which read failed."""
+    assert WorkloadClient(kube).data_plane("shop", "inventory-service") == (None, why)
