@@ -28,7 +28,7 @@ def seed_documents(api: KubeAPI, namespace: str = NS) -> None:
     assert namespaces is not None
     if all(n["metadata"]["name"] != namespace for n in api.store.list(namespaces, None, bool)[0]):
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-        api.store.create(namespaces, None, body)
+        api.store.create(namespaces, "", body)
 
     def create(group: str, version: str, plural: str, body: dict[str, Any]) -> None:
         t = reg.find(group, version, plural)
