@@ -158,6 +158,8 @@ class World:
         self.api = KubeAPI.start(history_limit=50_000)
         self.api.audit.reads = True
         self.kubeconfig = self.api.write_kubeconfig(self.workdir / "kubeconfig", "scale-0")
+        for ns in sorted({service(i)[0] for i in range(self.n)}):  # as a real cluster has
+            _create(self.api, "", "v1", "namespaces", "", {"metadata": {"name": ns}})
         for i in range(self.n):
             seed_service(self.api, i)
         rows = []

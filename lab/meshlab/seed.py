@@ -20,9 +20,15 @@ VERSIONS = ("v1", "v2", "v3")
 
 
 def seed_documents(api: KubeAPI, namespace: str = NS) -> None:
-    """The seed's mesh in ``namespace``: inventory-route with /healthz pinned to v1, three
-    subsets, a ready Deployment per version, STRICT mTLS."""
+    """The seed's mesh in ``namespace`` (its Namespace created if missing): inventory-route
+    with /healthz pinned to v1, three subsets, a ready Deployment per version, STRICT mTLS."""
     reg: Registry = api.registry
+    # A real cluster has the Namespace (the ambient preflight reads its labels).
+    namespaces = reg.find("", "v1", "namespaces")
+    assert namespaces is not None
+    if all(n["metadata"]["name"] != namespace for n in api.store.list(namespaces, None, bool)[0]):
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        api.store.create(namespaces, "", body)
 
     def create(group: str, version: str, plural: str, body: dict[str, Any]) -> None:
         t = reg.find(group, version, plural)

@@ -20,6 +20,7 @@ from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.kube.errors import Conflict, NotFound
 from rollout.kube.leader import NotLeader
 from rollout.kube.workloads import Readiness
+from rollout.mesh.ambient import DataPlane
 from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView, find_host_rule
 from rollout.mesh.istio import Routing, sends_to
 from rollout.mesh.mtls import MtlsReport
@@ -193,12 +194,16 @@ class FakeGateways:
         return GatewayDocs(written, rule)
 
 
+SIDECAR = DataPlane("sidecar")
+
+
 @dataclass
 class FakeWorkloads:
     """Canary readiness and mTLS, as a test sets them."""
 
     ready: bool = True
     mtls: str | None = "STRICT"
+    plane: DataPlane | None = SIDECAR  # None: the Namespace is not readable
 
     def subset_readiness(self, namespace: str, destination_rule: Doc, subset: str) -> Readiness:
         return Readiness(self.ready, "ready" if self.ready else f"{subset} not ready")
@@ -211,6 +216,9 @@ class FakeWorkloads:
         root_namespace: str = "istio-system",
     ) -> MtlsReport:
         return MtlsReport(self.mtls, self.mtls == "STRICT", (f"the fake mesh is {self.mtls}",))
+
+    def data_plane(self, namespace: str, service: str) -> tuple[DataPlane | None, str]:
+        return self.plane, "" if self.plane else f"Namespace {namespace} is not readable"
 
 
 @dataclass

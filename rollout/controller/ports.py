@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from rollout.analysis.observations import Observation, Unavailable
 from rollout.analysis.queries import Ask
 from rollout.kube.workloads import Readiness
+from rollout.mesh.ambient import DataPlane
 from rollout.mesh.gatewayapi import GatewayDocs, GatewayResult, GatewayView
 from rollout.mesh.istio import Routing
 from rollout.mesh.mtls import MtlsReport
@@ -84,6 +85,10 @@ class Workloads(Protocol):
         root_namespace: str = "istio-system",
     ) -> MtlsReport:
         """What the PeerAuthentications let peers send the pods behind ``subsets``."""
+        ...
+
+    def data_plane(self, namespace: str, service: str) -> tuple[DataPlane | None, str]:
+        """Which data plane serves ``service`` (None: cannot tell, and why)."""
         ...
 
 

@@ -45,6 +45,7 @@ from rollout.engine.after import subsets_to_see, target_in_force
 from rollout.engine.preflight import (
     MtlsMode,
     autoscaling_problem,
+    data_plane_findings,
     mtls_findings,
     mtls_mode,
     needs_autoscaler,
@@ -55,7 +56,7 @@ from rollout.mesh import MeshError, Target, replaced_outlier_detection, subset_v
 from rollout.mesh.gateway import gateway_drift, gateway_in_sync
 from rollout.mesh.gatewayapi import GatewayView
 from rollout.mesh.httproute import Backends
-from rollout.mesh.istio import Routing
+from rollout.mesh.istio import Routing, service_name
 from rollout.mesh.routeset import (
     apply_routing,
     carried_weight,
@@ -310,7 +311,8 @@ class Reconciler:
         self, namespace: str, spec: RolloutSpec, located: Located
     ) -> tuple[bool, str | None, str | None]:
         """Before the first weight change: is the canary ready, does an autoscaler stand
-        behind a maxEjectionPercent above 50, does the namespace require mutual TLS?
+        behind a maxEjectionPercent above 50, does the data plane see L7 (ambient mode
+        needs a waypoint), does the namespace require mutual TLS?
         Returns (ready, problem that blocks, warning that does not)."""
         readiness = self.workloads.subset_readiness(
             namespace, located.routing.destination_rule, spec.canary_subset
@@ -320,16 +322,22 @@ class Reconciler:
         if needs_autoscaler(spec):
             canary = self.scaling.versions(namespace, dr, [spec.canary_subset])
             blocked = autoscaling_problem(spec, canary.get(spec.canary_subset, ()))
+        if blocked is not None:
+            return readiness.ready, blocked, None
+        # Ambient mode without a waypoint has no L7 routing or metrics: refused first.
+        plane, unknown = self.workloads.data_plane(namespace, service_name(spec.service))
+        blocked, unsure = data_plane_findings(spec, namespace, plane, unknown)
         mode = mtls_mode(spec.preflight.mtls, self.mtls_floor)
         if mode == "off" or blocked is not None:
-            return readiness.ready, blocked, None
+            return readiness.ready, blocked, unsure
         report = self.workloads.mtls_report(
             namespace,
             located.routing.destination_rule,
             (spec.stable_subset, spec.canary_subset),
         )
         problem, warning = mtls_findings(mode, spec.preflight.mtls, report)
-        return readiness.ready, problem, warning
+        warnings = "; ".join(w for w in (unsure, warning) if w)
+        return readiness.ready, problem, warnings or None
 
     def _commit(
         self,

@@ -21,6 +21,7 @@ EVENTS = Resource("events.k8s.io", "v1", "events")
 GATEWAY = "gateway.networking.k8s.io"
 HTTPROUTES = Resource(GATEWAY, "v1", "httproutes")
 SERVICES = Resource("", "v1", "services")
+NAMESPACES = Resource("", "v1", "namespaces")  # cluster-scoped: the chart grants get by name
 
 
 def virtual_services(version: str) -> Resource:
@@ -56,6 +57,7 @@ CALLS: frozenset[tuple[str, str, str]] = frozenset(
         (GATEWAY, "httproutes", "get"),
         (GATEWAY, "httproutes", "patch"),
         ("", "services", "list"),
+        ("", "namespaces", "get"),
         (SECURITY, "peerauthentications", "list"),
         ("apps", "deployments", "list"),
         ("apps", "deployments", "patch"),

@@ -1,6 +1,7 @@
 """What the preflight needs to know about the cluster: is the canary workload
-ready, and do the service's pods require mutual TLS (read here, judged in
-``rollout.mesh.mtls``).
+ready, do the service's pods require mutual TLS (read here, judged in
+``rollout.mesh.mtls``), and which data plane serves the service (its namespace's and
+its own labels, judged in ``rollout.mesh.ambient``).
 
 Reads only; the decision (block, warn) is the controller's.
 """
@@ -13,7 +14,8 @@ from typing import Any
 
 from rollout.kube.client import KubeClient
 from rollout.kube.errors import Forbidden, NotFound
-from rollout.kube.resources import DEPLOYMENTS, peer_authentications
+from rollout.kube.resources import DEPLOYMENTS, NAMESPACES, SERVICES, peer_authentications
+from rollout.mesh.ambient import DATAPLANE_LABEL, WAYPOINT_LABEL, DataPlane, data_plane
 from rollout.mesh.mtls import MtlsReport, Workload, assess
 
 
@@ -105,6 +107,28 @@ class WorkloadClient:
             root,
             self._workloads(namespace, destination_rule, subsets),
         )
+
+    def data_plane(self, namespace: str, service: str) -> tuple[DataPlane | None, str]:
+        """The service's data plane, or None and why it cannot be told. Reads the
+        Namespace (one GET), and the namespace's Services only when it is in ambient mode."""
+        try:
+            ns = self.kube.get(NAMESPACES, None, namespace)
+        except (NotFound, Forbidden) as error:
+            why = "not found" if isinstance(error, NotFound) else "not readable"
+            return None, f"Namespace {namespace} is {why}"
+        ns_labels = dict((ns.get("metadata") or {}).get("labels") or {})
+        if ns_labels.get(DATAPLANE_LABEL) != "ambient":
+            return data_plane(ns_labels, {}, ()), ""
+        try:
+            services, _ = self.kube.list(SERVICES, namespace)
+        except (NotFound, Forbidden):
+            return None, f"the Services of namespace {namespace} are not readable"
+        mine = next((s for s in services if s["metadata"].get("name") == service), {})
+        labels = dict((mine.get("metadata") or {}).get("labels") or {})
+        # The waypoint named by the label is taken as installed (istioctl waypoint apply
+        # --enroll-namespace sets it): reading Gateways would widen the RBAC for little.
+        named = labels.get(WAYPOINT_LABEL) or ns_labels.get(WAYPOINT_LABEL)
+        return data_plane(ns_labels, labels, (named,) if named else ()), ""
 
     def _workloads(
         self, namespace: str, destination_rule: dict[str, Any], subsets: Sequence[str]

@@ -10,7 +10,8 @@ always mutual TLS (ztunnel's HBONE); a STRICT PeerAuthentication still refuses
 plaintext from outside the mesh, as with sidecars.
 
 Pure facts and one decision for the preflight (refuse an ambient service without a
-waypoint, saying what to install). Not wired into the controller yet (issue #18).
+waypoint, saying what to install); ``rollout.kube.workloads`` reads the labels and
+``rollout.engine.preflight`` turns the decision into a refusal or a warning.
 """
 
 from __future__ import annotations

@@ -396,3 +396,24 @@ def test_the_notification_policy_reaches_the_controller(monkeypatch: pytest.Monk
     rules = Settings().notifications_policy
     assert rules.rules("team-a").slack_channels == ["#team-a"]
     assert rules.rules("team-b").slack_keys == [], "'*' removed: other namespaces get nothing"
+
+
+def test_namespaces_are_readable_by_name_where_the_chart_watches() -> None:
+    """The ambient preflight's Namespace read: a ClusterRole (no Role can grant a
+    cluster-scoped read) with get on the watched Namespaces by name, or on all when the
+    chart watches all; nothing else about Namespaces."""
+
+    def names(values: dict[str, Any]) -> list[list[str] | None]:
+        docs = render(values)
+        rules = [r for d in docs if d["kind"] == "ClusterRole" for r in d["rules"]]
+        ours = [r for r in rules if "namespaces" in r["resources"]]
+        assert all(r["verbs"] == ["get"] and r["resources"] == ["namespaces"] for r in ours)
+        roles = [d for d in docs if d["kind"] == "Role" for r in d["rules"]]
+        assert not [r for d in roles for r in d["rules"] if "namespaces" in r["resources"]]
+        return [r.get("resourceNames") for r in ours]
+
+    assert names(OPTIONS["defaults"]) == [None]
+    assert names(OPTIONS["namespaced"]) == [["shop", "payments"]]
+    assert names(OPTIONS["watch-two-namespaces"]) == [["shop", "payments"]]
+    bindings = [d for d in render(OPTIONS["namespaced"]) if d["kind"] == "ClusterRoleBinding"]
+    assert [b["roleRef"]["name"] for b in bindings] == ["meshrollout-namespaces"]

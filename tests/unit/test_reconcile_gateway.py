@@ -22,6 +22,7 @@ from rollout.controller.fakes import (
 )
 from rollout.controller.fakes import evaluation as fake_evaluation
 from rollout.controller.reconcile import Reconciler
+from rollout.mesh.ambient import DataPlane
 from rollout.model import parse_status
 from tests.unit.test_mesh_httproute import busy_route, refs_of
 
@@ -178,6 +179,8 @@ def test_the_controller_asks_by_backend_service_and_requeues_its_writes() -> Non
     from tests.unit.test_controller import FakeSource
 
     w = GatewayWorld(httpRoute={**ROUTE, "reporter": "waypoint"})
+    # reporter=waypoint passes the preflight only where a waypoint serves the service.
+    w.reconciler.workloads = FakeWorkloads(plane=DataPlane("ambient-waypoint", "waypoint"))
     source = FakeSource()
     controller = Controller(
         Settings(leader_election=False, metrics_port=0), w.reconciler, source, clock=lambda: w.now
