@@ -159,8 +159,13 @@ def seconds_to_decide(
         left = max(left, missing / speed if speed > 0 else math.inf)
     to_pass = left
     if step.gate or stage.weight >= 100:
+        # A metric passes when the mean of its routes' e-values reaches pass_at: counted
+        # here as the quickest route carrying the mean alone (never an early "now").
         slowest = max(
-            min(_time_to(fine[r], pass_at, _per_second(current[r][1], elapsed)) for r in names)
+            min(
+                _time_to(fine[r], pass_at * len(names), _per_second(current[r][1], elapsed))
+                for r in names
+            )
             for names in routes.values()
         )
         to_pass = max(left, slowest)
