@@ -2,7 +2,7 @@
 
 An :class:`Observation` holds, for the stable and the canary version, the
 requests, the 5xx errors and the latency histogram (cumulative bucket counts)
-since the step started and over the last evaluation window, plus the value of
+since the step started (both judges judge the step so far), plus the value of
 each custom check. Missing data is explicit: a :class:`Counts` with zero
 requests, a check value of None, or, when Prometheus could not answer at all,
 :class:`Unavailable` instead of an observation. Pure; built by the Prometheus
@@ -49,10 +49,9 @@ class Counts:
 
 @dataclass(frozen=True)
 class VersionCounts:
-    """One version: since the step started, and over the last evaluation window."""
+    """One version's counts since the step started."""
 
     step: Counts = field(default_factory=Counts)
-    window: Counts = field(default_factory=Counts)
 
 
 @dataclass(frozen=True)

@@ -139,26 +139,24 @@ def _union(terms: list[str]) -> str:
     return f"{left if half == 1 else '(' + left + ')'} or ({right})"
 
 
-def requests_query(asks: list[Ask], at: datetime, window: bool, errors: bool = False) -> str:
-    """Requests (or 5xx responses) per rollout and version, since step start or in the window.
+def requests_query(asks: list[Ask], at: datetime, errors: bool = False) -> str:
+    """Requests (or 5xx responses) per rollout and version since the step started.
 
     Raises :class:`~rollout.analysis.promql.Refused` for an ask with a :func:`problem`.
     """
     extra = 'response_code=~"5.."' if errors else ""
     terms = []
     for ask in asks:
-        seconds = ask.window_seconds() if window else ask.step_seconds(at)
-        inner, _ = _terms(ask, seconds, extra)
+        inner, _ = _terms(ask, ask.step_seconds(at), extra)
         terms.append(_tag(f"sum by ({ask.split_label}) ({inner})", ask.key))
     return _union(terms)
 
 
-def buckets_query(asks: list[Ask], at: datetime, window: bool) -> str:
-    """Latency bucket counts per rollout, version and ``le``."""
+def buckets_query(asks: list[Ask], at: datetime) -> str:
+    """Latency bucket counts per rollout, version and ``le`` since the step started."""
     terms = []
     for ask in asks:
-        seconds = ask.window_seconds() if window else ask.step_seconds(at)
-        _, inner = _terms(ask, seconds, "")
+        _, inner = _terms(ask, ask.step_seconds(at), "")
         terms.append(_tag(f"sum by ({ask.split_label}, le) ({inner})", ask.key))
     return _union(terms)
 
@@ -296,21 +294,19 @@ def observation(
 ) -> Observation:
     """Assemble one rollout's observation from the cycle's grouped results.
 
-    ``results`` maps each query name (``requests``/``errors``/``buckets`` with a
-    ``_step`` or ``_window`` suffix) to that query's samples for this rollout;
+    ``results`` maps each query name (``requests``, ``errors``, ``buckets``) to that
+    query's samples for this rollout;
     ``checks`` holds the custom checks' values (a check missing there has no data).
     """
 
-    def counts(version: str, scope: str) -> Counts:
-        label = ask.split_label
-        return Counts(
-            requests=_per_version(results.get(f"requests_{scope}", []), version, label),
-            errors=_per_version(results.get(f"errors_{scope}", []), version, label),
-            buckets=_buckets(results.get(f"buckets_{scope}", []), version, label),
-        )
-
     def version_counts(version: str) -> VersionCounts:
-        return VersionCounts(step=counts(version, "step"), window=counts(version, "window"))
+        label = ask.split_label
+        step = Counts(
+            requests=_per_version(results.get("requests", []), version, label),
+            errors=_per_version(results.get("errors", []), version, label),
+            buckets=_buckets(results.get("buckets", []), version, label),
+        )
+        return VersionCounts(step=step)
 
     found = checks or {}
     return Observation(

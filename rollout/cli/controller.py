@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from types import FrameType
@@ -13,6 +14,9 @@ from rollout.controller.settings import Settings
 from rollout.controller.telemetry import configure_logging
 from rollout.controller.wiring import connect, serve_interactive
 from rollout.kube import KubeClient, KubeError
+
+GC_THRESHOLDS = (50_000, 50, 100)
+"""The cyclic collector's generation thresholds (CPython's defaults: 700, 10, 10)."""
 
 
 @click.command()
@@ -85,6 +89,11 @@ def controller(**flags: object) -> None:
     except KubeError as error:
         health.stop()
         raise click.ClickException(f"slack interactivity: {error}") from error
+    # The process holds every Rollout and its mesh documents, so each full collection
+    # walks all of them: rarer collections (and none of the start-up's objects) took
+    # CPU per cycle at 1,000 rollouts from about 4 s to 3 (`python -m bench scale`).
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     service.start()
     done.wait()
     service.stop()

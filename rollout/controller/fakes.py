@@ -330,7 +330,5 @@ def evaluation(
     errors = requests / 2 if outcome == "fail" else 0.0
     canary = Counts(requests, errors, ((25.0, requests), (math.inf, requests)))
     stable = Counts(20 * requests, 2, ((25.0, 20 * requests), (math.inf, 20 * requests)))
-    observed = Observation(
-        at=at, stable=VersionCounts(stable, stable), canary=VersionCounts(canary, canary)
-    )
+    observed = Observation(at=at, stable=VersionCounts(stable), canary=VersionCounts(canary))
     return Evaluation(observed, step_started_at)

@@ -371,10 +371,10 @@ class Controller:
         )
         if result.spec is not None and moved:
             # A new step, or its clock started (the mesh carries its weight): the first
-            # evaluation comes one interval into it, on the grid, when there is data.
+            # evaluation comes one interval into it, on the (finer) grid, when there is data.
             interval = parse_duration(result.spec.analysis.interval)
             first = max(started + interval if started else self.clock(), self.clock())
-            self.schedule.next_at(key, first, interval.total_seconds())
+            self.schedule.first_at(key, first, interval.total_seconds())
         if result.evaluation_failure is not None:
             self.metrics.rollout_failures.labels("evaluate", "judge").inc()
             delay = self.evaluation_backoff.failed(key)

@@ -349,12 +349,16 @@ class Reconciler:
         versions: Versions,
     ) -> RolloutStatus:
         status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
+        behind: set[str] = set()  # the documents the mesh actions would still change
         if located is not None and target is not None:
             # Before the mesh moves: which VirtualServices already carry what this step asks.
-            status = self._with_routed(status, located.routing, target, decision.mesh)
+            behind = set(out_of_sync(located.routing, target, decision.mesh))
+            status = self._with_routed(status, located.routing, target, behind)
+        written = old  # the status the API server holds, as far as this reconcile knows
         if status != old:
             self.fence.fence()
             obj = self.rollouts.write_status(obj, status.wire())
+            written = status
         if located is not None and located.gateway is not None and located.backends:
             namespace = obj["metadata"]["namespace"]
             self._wrote_gateway = gateways.apply(
@@ -364,18 +368,20 @@ class Reconciler:
         elif located is not None and target is not None:
             routing = located.routing
             if decision.mesh:
-                routing = self._apply(obj, located, target, decision.mesh)
+                if behind:  # in sync already (every steady cycle): nothing to write
+                    routing = self._apply(obj, located, target, decision.mesh)
+                    behind = set(out_of_sync(routing, target, decision.mesh))
                 replaced = replaced_outlier_detection(routing.destination_rule, target.canary)
                 if replaced != status.replaced_outlier_detection and status.outlier_tightened:
                     status = status.model_copy(update={"replaced_outlier_detection": replaced})
-            status = self._with_routed(status, routing, target, decision.mesh)
+            status = self._with_routed(status, routing, target, behind)
         self._scale(obj["metadata"]["namespace"], decision.scale, versions)
         delivered = self._deliver(obj, status)
         thread = self.notifier.thread(obj)
         if thread is not None and thread != status.slack_thread_ts:
             status = status.model_copy(update={"slack_thread_ts": thread})
         status = self._notification_problem(obj, status)
-        if delivered or status != parse_status(obj.get("status")):
+        if delivered or status != written:
             remaining = [e for e in status.outbox if e.id not in delivered]
             status = status.model_copy(update={"outbox": remaining})
             self.fence.fence()
@@ -399,10 +405,10 @@ class Reconciler:
 
     @staticmethod
     def _with_routed(
-        status: RolloutStatus, routing: Routing, target: Target, actions: list[MeshAction]
+        status: RolloutStatus, routing: Routing, target: Target, behind: set[str]
     ) -> RolloutStatus:
-        """``status`` saying what each VirtualService carries and whether it is in step."""
-        behind = set(out_of_sync(routing, target, actions))
+        """``status`` saying what each VirtualService carries and whether it is in step
+        (``behind``: the names of those the mesh actions would still change)."""
         routed = [
             RoutedVirtualService(
                 name=name, canary_weight=carried_weight(vs, target), in_step=name not in behind

@@ -6,10 +6,13 @@ Prometheus, so rollouts due at different seconds cost a batch each: a thousand
 rollouts whose steps began over a few minutes would cost a batch at almost every tick.
 So due times are put on a grid of the interval (multiples of it since the epoch):
 after an evaluation, the grid point nearest one interval on (the tick runs just after
-a grid point); at a new step, the first grid point at least one interval on (its
-window must lie inside the step). Rollouts of one interval are then due together and
-cost one batch per interval; an evaluation is never more than an interval late, and
-in steady state on time. A tick that has a rollout due also takes those due within
+a grid point). At a new step the first evaluation needs one interval of the step's own
+data, so it comes at the first point at least one interval on of a grid three times
+finer (:data:`FIRST_GRID`): a first evaluation is at most a third of an interval late,
+not a whole one, and step starts add at most two batches per interval; the nearest
+rounding then brings the rollout onto the interval's grid. Rollouts of one interval
+are due together and cost one batch per interval in steady state, where each is on
+time. A tick that has a rollout due also takes those due within
 half their interval (a rollout off the grid after a failure's backoff never is: its
 backoff stands). The clock is the caller's; this module keeps only times, and says
 what to ask Prometheus for a rollout (``ask_for``).
@@ -30,6 +33,8 @@ Key = tuple[str, str]
 EVALUATED = ("Progressing", "Paused")
 EARLY_SHARE = 0.5
 """How early, as a share of its interval, a rollout may join a batch that is going anyway."""
+FIRST_GRID = 3
+"""A step's first evaluation is on the grid of the interval divided by this."""
 
 
 class Schedule:
@@ -47,6 +52,11 @@ class Schedule:
             at = on_grid(at, interval_s, nearest)
         self._due[key] = at
         self._held.discard(key)
+
+    def first_at(self, key: Key, at: datetime, interval_s: float) -> None:
+        """A new step: its first evaluation is due at ``at`` (one interval into the step),
+        put on the finer grid of ``interval_s / FIRST_GRID``."""
+        self.next_at(key, at, interval_s / FIRST_GRID)
 
     def hold(self, key: Key, until: datetime) -> None:
         """After a failure: not before ``until``, not even early."""
@@ -124,4 +134,4 @@ def ask_for(key: Key, result: Result, now: datetime) -> Ask | None:
     )
 
 
-__all__ = ["EARLY_SHARE", "EVALUATED", "Schedule", "ask_for", "on_grid"]
+__all__ = ["EARLY_SHARE", "EVALUATED", "FIRST_GRID", "Schedule", "ask_for", "on_grid"]

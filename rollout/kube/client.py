@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson  # answers and watch events decoded ~3x faster than json (a cycle's top cost)
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -125,17 +126,25 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        serialized = self.api.param_serialize(
+        # The body goes around param_serialize: it is plain JSON already, and the
+        # client's walk over it (for its model objects) cost 6% of a busy cycle.
+        method, url, header_params, _, post_params = self.api.param_serialize(
             method,
             path,
             query_params=params,
             header_params=headers,
-            body=body,
             auth_settings=["BearerToken"],
         )
         what = f"{method} {path}"
         try:
-            response = self.api.call_api(*serialized, _request_timeout=timeout or self.timeout_s)
+            response = self.api.call_api(
+                method,
+                url,
+                header_params,
+                body,
+                post_params,
+                _request_timeout=timeout or self.timeout_s,
+            )
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
             raise translate(error, what) from error
         return response
@@ -158,7 +167,7 @@ class KubeClient:
                 failure.body = data
                 failure.headers = response.headers
                 raise translate(failure, f"{method} {path}")
-            return json.loads(data) if data else None
+            return orjson.loads(data) if data else None
 
         return self.retrying(once)
 
@@ -243,7 +252,7 @@ class KubeClient:
                     line, buffer = buffer.split(b"\n", 1)
                     if not line.strip():
                         continue
-                    event = json.loads(line)
+                    event = orjson.loads(line)
                     if event.get("type") == "ERROR":
                         status = event.get("object") or {}
                         failure = ApiException(status=status.get("code", 500), reason="watch")

@@ -43,7 +43,7 @@ class SteadySource:
     """Stands in for Prometheus: every version healthy, plenty of requests."""
 
     def observe(self, asks: list[Ask], at: datetime) -> dict[str, Observation]:
-        counts = VersionCounts(step=HEALTHY, window=HEALTHY)
+        counts = VersionCounts(step=HEALTHY)
         return {a.key: Observation(at=at, stable=counts, canary=counts) for a in asks}
 
 

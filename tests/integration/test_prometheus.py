@@ -11,6 +11,7 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,11 +81,10 @@ def observe(source: PrometheusSource, a: Ask, when: float) -> Observation:
 
 
 def test_healthy_canary_counts_are_exact(history: PrometheusSource) -> None:
-    """Step and window counts are the rates times the ranges, exactly."""
+    """Step counts are the rates times the step's age, exactly."""
     obs = observe(history, ask("healthy", 300), 540)
     assert obs.canary.step.requests == pytest.approx(10 * 240, rel=1e-9)
     assert obs.canary.step.errors == pytest.approx(10 * 240 * 0.005, rel=1e-9)
-    assert obs.canary.window.requests == pytest.approx(10 * 60, rel=1e-9)
     assert obs.stable.step.requests == pytest.approx(90 * 240, rel=1e-9)
     verdict = judge(obs, Analysis(), STAGE)
     assert verdict.outcome == "pass"
@@ -135,11 +135,11 @@ def test_version_without_traffic_is_no_data(history: PrometheusSource) -> None:
     assert verdict.reason == "0 canary requests so far, 100 needed"
 
 
-def test_scrape_gap_empties_the_window_but_not_the_step(history: PrometheusSource) -> None:
-    """Missed scrapes: a window inside the gap has no data; the step still counts."""
-    obs = observe(history, ask("gap", 900, window_s=60), 1500)
-    assert not obs.canary.window.has_data
-    assert obs.canary.step.requests > 0
+def test_scrape_gap_empties_a_step_inside_it_not_one_before(history: PrometheusSource) -> None:
+    """Missed scrapes: a step begun inside the gap has no data; one begun before it keeps
+    what was scraped before the gap."""
+    assert not observe(history, ask("gap", 1300), 1500).canary.step.has_data
+    assert observe(history, ask("gap", 900), 1500).canary.step.requests > 0
 
 
 def test_common_mode_incident_holds(history: PrometheusSource) -> None:
@@ -174,14 +174,14 @@ class CountingSession(requests.Session):
 
 
 def test_a_cycle_costs_the_same_requests_for_200_rollouts(history: PrometheusSource) -> None:
-    """200 rollouts in one cycle: six standard queries, not 1,200; custom checks are
+    """200 rollouts in one cycle: three standard queries, not 600; custom checks are
     asked one by one on top (never joined with another tenant's)."""
     session = CountingSession()
     source = PrometheusSource(history.url, session=session)
     services = ["healthy", "errors", "latency", "common"]
     asks = [Ask(f"{NS}/r{i}", NS, services[i % 4], "v1", "v2", at(300 + i), 60) for i in range(200)]
     result = source.observe(asks, at(1000))
-    assert session.count == 6
+    assert session.count == 3
     assert all(isinstance(o, Observation) and o.canary.step.has_data for o in result.values())
     first, other = result[f"{NS}/r0"], result[f"{NS}/r4"]
     assert isinstance(first, Observation)
@@ -203,7 +203,7 @@ def test_a_cycle_costs_the_same_requests_for_200_rollouts(history: PrometheusSou
         for a in asks[:20]
     ]
     observed = source.observe(with_checks, at(1000))
-    assert session.count == 6 + 20
+    assert session.count == 3 + 20
     assert all(isinstance(o, Observation) and o.checks == {"one": 1.0} for o in observed.values())
 
 
@@ -302,12 +302,13 @@ def test_live_scrapes_reach_the_adapter() -> None:
             return result
 
         deadline = time.monotonic() + 20
-        while not latest().canary.window.has_data:
+        while not latest().canary.step.has_data:
             assert time.monotonic() < deadline, "no scrape reached Prometheus"
             time.sleep(0.5)
-        assert latest().canary.window.errors == 0
+        assert latest().canary.step.errors == 0
         exporter.set_load(NS, "live", "v2", Load(50, 0.5))
-        while (latest().canary.window.error_rate or 0) < 0.2:
+        live = replace(live, step_started_at=datetime.now(UTC))  # a new step, only new data
+        while (latest().canary.step.error_rate or 0) < 0.2:
             assert time.monotonic() < deadline + 20, "the new error rate never showed"
             time.sleep(0.5)
     finally:

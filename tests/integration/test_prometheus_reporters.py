@@ -103,7 +103,7 @@ def test_all_modes_in_one_batch(history: PrometheusSource) -> None:
         result = found[a.key]
         assert isinstance(result, Observation)
         assert result.canary.step.requests == pytest.approx(2400, rel=1e-9)
-    shape = requests_query([ASKS["waypoint"], ASKS["httproute"]], at(540), window=False)
+    shape = requests_query([ASKS["waypoint"], ASKS["httproute"]], at(540))
     assert 'reporter="waypoint"' in shape
     assert 'destination_service_name=~"inventory-v1|inventory-v2"' in shape
 

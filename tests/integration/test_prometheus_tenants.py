@@ -110,7 +110,7 @@ def assert_victim_intact(result: Observation | Unavailable) -> None:
     """tenant-b's data and checks are exactly its own."""
     assert isinstance(result, Observation), result
     assert result.canary.step.requests == pytest.approx(10 * 240, rel=1e-9)
-    assert result.stable.window.requests == pytest.approx(10 * 60, rel=1e-9)
+    assert result.stable.step.requests == pytest.approx(90 * 240, rel=1e-9)
     assert result.checks["queue"] == 3.0
     assert result.checks["canary-rps"] == pytest.approx(10.0, rel=1e-9)
 

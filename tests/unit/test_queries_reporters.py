@@ -15,7 +15,7 @@ def ask(**extra: object) -> Ask:
 
 def test_sidecars_are_the_default() -> None:
     """reporter destination, the service and its versions: as before."""
-    query = requests_query([ask()], T, window=True)
+    query = requests_query([ask()], T)
     assert 'reporter="destination"' in query
     assert 'destination_service_name="inventory-service"' in query
     assert 'destination_version=~"v1|v2"' in query
@@ -26,7 +26,7 @@ def test_version_services_are_told_apart_by_service_name() -> None:
     """An HTTPRoute's backends: the pair is two Services, grouped by their name."""
     a = Ask("shop/inventory", "shop", "inventory-service", "inventory-v1", "inventory-v2", T, 60,
             split_by="service")  # fmt: skip
-    query = buckets_query([a], T, window=True)
+    query = buckets_query([a], T)
     assert 'destination_service_name=~"inventory-v1|inventory-v2"' in query
     assert "destination_version" not in query
     assert "sum by (destination_service_name, le)" in query
@@ -34,6 +34,6 @@ def test_version_services_are_told_apart_by_service_name() -> None:
 
 def test_waypoints_and_unknown_reporters() -> None:
     """reporter waypoint for ambient mode; anything else is refused, never sent."""
-    assert 'reporter="waypoint"' in requests_query([ask(reporter="waypoint")], T, window=False)
+    assert 'reporter="waypoint"' in requests_query([ask(reporter="waypoint")], T)
     assert problem(ask(reporter='source"} or vector(1) #')) is not None
     assert problem(ask(reporter="waypoint")) is None

@@ -37,8 +37,8 @@ def observe(
 ) -> Observation:
     return Observation(
         at=AT,
-        canary=VersionCounts(step=canary, window=canary),
-        stable=VersionCounts(step=stable or counts(9000, 45), window=stable or counts(9000, 45)),
+        canary=VersionCounts(step=canary),
+        stable=VersionCounts(step=stable or counts(9000, 45)),
         checks=checks or {},
     )
 
