@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument(
         "--rollouts", type=int, action="append", help="N (repeatable; default 1, 100, 1000)"
     )
-    scale.add_argument("--cycles", type=int, default=4, help="analysis intervals measured")
+    scale.add_argument("--cycles", type=int, default=6, help="analysis intervals measured")
     scale.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.name == "scale":

@@ -2,7 +2,8 @@
 
 For each N: the world comes up (``bench.scale.world``), all N Rollouts are created
 at once, and once every one of them carries its first step's weight the controller
-is measured for a few analysis intervals ("cycles") of steady state: CPU seconds and
+is measured for a few analysis intervals ("cycles") of steady state (every step's
+clock started and its first evaluation due): CPU seconds (the median cycle) and
 RSS (``/proc``), Prometheus query requests (Prometheus's own counter), Kubernetes API
 reads and writes (the emulator's audit log), and evaluation lag (from the status
 writes: when each verdict was written, against when it was due, that is one interval
@@ -17,9 +18,11 @@ changed (lease renewals are counted apart).
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 import time
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -116,17 +119,32 @@ def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, A
         lambda: all(p == "Progressing" and w > 0 for p, w in _phases(world)),
         timeout=120 + 0.5 * n,
     )
-    # Every first evaluation has come due once; the window starts mid-cycle, so it holds
-    # as many evaluation batches as cycles (not one more at each edge).
-    time.sleep(1.5 * INTERVAL_S)
+    # A step's clock starts once its weight is confirmed, a reconcile after the weight is
+    # written: steady state begins when every clock has started and its first
+    # evaluation has come due (the last one's at most an interval and a third later).
+    _wait(
+        "every step's clock started",
+        lambda: all(s.get("stepStartedAt") for s in world.statuses()),
+        timeout=60 + 0.1 * n,
+    )
+    last_start = max(_time(s.get("stepStartedAt")) or 0.0 for s in world.statuses())
+    time.sleep(max(0.0, last_start + 1.5 * INTERVAL_S - time.time()))
+    # The window starts mid-cycle (so it holds as many evaluation batches as cycles, not
+    # one more at each edge); the CPU is read at every cycle's edge, and the figure is
+    # the median cycle (one noisy cycle on a shared machine does not move it).
     mark, t_start = world.audit_mark(), time.time()
-    cpu0, queries0 = world.cpu(), world.prometheus_queries()
+    queries0 = world.prometheus_queries()
+    cpu_marks = [world.cpu()]
     rss = 0.0
     end = t_start + cycles * INTERVAL_S
     while time.time() < end:
         rss = max(rss, world.rss())
-        time.sleep(1)
-    cpu1, queries1, t_end = world.cpu(), world.prometheus_queries(), time.time()
+        if len(cpu_marks) < cycles and time.time() >= t_start + len(cpu_marks) * INTERVAL_S:
+            cpu_marks.append(world.cpu())
+        time.sleep(0.2)
+    queries1, t_end = world.prometheus_queries(), time.time()
+    cpu_marks.append(world.cpu())
+    per_cycle = [b - a for a, b in pairwise(cpu_marks)]
     steady = world.audit(mark)
     lags = evaluation_lags(world.audit(mark0), t_start, t_end)
     elapsed_cycles = (t_end - t_start) / INTERVAL_S
@@ -152,7 +170,7 @@ def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, A
     noop_elapsed = (time.time() - noop_start) / INTERVAL_S
     return {
         "rollouts": n,
-        "cpu_s_per_cycle": round((cpu1 - cpu0) / elapsed_cycles, 3),
+        "cpu_s_per_cycle": round(statistics.median(per_cycle), 3),
         "rss_mb": round(rss, 1),
         "prometheus_requests_per_cycle": round((queries1 - queries0) / elapsed_cycles, 2),
         "api_reads_per_cycle": round(world.reads(steady) / elapsed_cycles, 1),
@@ -163,6 +181,8 @@ def _measure(world: World, n: int, cycles: int, noop_cycles: int) -> dict[str, A
         "details": {
             "start_all_s": round(started_s, 1),
             "finish_all_s": round(finished_s, 1),
+            "cpu_s_per_cycle_mean": round((cpu_marks[-1] - cpu_marks[0]) / elapsed_cycles, 3),
+            "cpu_s_each_cycle": [round(c, 2) for c in per_cycle],
             "api_writes_per_cycle": round(world.writes(steady) / elapsed_cycles, 1),
             "lease_writes_per_noop_cycle": round(
                 sum(e.resource.startswith("leases") for e in noop) / noop_elapsed, 2
@@ -199,7 +219,7 @@ def table(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def run(sizes: list[int], json_path: Path | None = None, cycles: int = 4) -> dict[str, Any]:
+def run(sizes: list[int], json_path: Path | None = None, cycles: int = 6) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="meshrollout-scale-"))
     results = []
     for n in sizes:
