@@ -80,6 +80,7 @@ bench: $(STAMP) system-deps
 	$(PY) -m bench judge --json bench/judge.json
 	$(PY) -m bench judge --promotion-table
 	$(PY) -m bench scale --json bench/scale.json
+	$(PY) -m bench scale-floor --json bench/scale-floor.json
 
 ## image: the controller image (needs Docker): make image IMAGE=registry.example.com/meshrollout:0.1.0
 IMAGE ?= meshrollout:dev

@@ -1,6 +1,7 @@
 """``python -m bench reaction [--runs N] [--quick] [--json PATH]``, ``python -m bench judge``
 (``--promotion-table`` for the time-to-promotion table),
-``python -m bench scale [--rollouts N ...] [--json PATH]``."""
+``python -m bench scale [--rollouts N ...] [--json PATH]``,
+``python -m bench scale-floor [--rollouts N] [--rounds R] [--json PATH]``."""
 
 from __future__ import annotations
 
@@ -39,7 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     scale.add_argument("--cycles", type=int, default=6, help="analysis intervals measured")
     scale.add_argument("--json", type=Path)
+    floor = sub.add_parser("scale-floor", help="CPU of N status writes alone (the floor)")
+    floor.add_argument("--rollouts", type=int, default=1000)
+    floor.add_argument("--rounds", type=int, default=5)
+    floor.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.name == "scale-floor":
+        from bench.scale.floor import run as floor_run
+
+        floor_run(args.rollouts, args.rounds, args.json)
+        return 0
     if args.name == "scale":
         from bench.scale.run import run as scale_run
 

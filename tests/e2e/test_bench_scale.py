@@ -56,3 +56,19 @@ def test_scale_benchmark_ratios(tmp_path: Path) -> None:
         assert r["reaction_s"] <= interval + 20, r
     assert twenty["prometheus_requests_per_cycle"] <= one["prometheus_requests_per_cycle"] + 2
     assert twenty["api_reads_per_cycle"] <= one["api_reads_per_cycle"] + 6, (one, twenty)
+
+
+def test_the_floor_is_below_the_controller(tmp_path: Path) -> None:
+    """``python -m bench scale-floor``: twenty status writes and their echoes through the
+    kubernetes client, alone, cost less CPU than the controller's whole cycle at twenty."""
+    out = tmp_path / "floor.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "scale-floor", "--rollouts", "20", "--rounds", "2",
+         "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["rollouts"] == 20
+    assert len(doc["cpu_s_each_round"]) == 2
+    assert 0 < doc["cpu_s_per_round"] < 0.5, doc  # about 15 ms; the controller's cycle ~0.1 s

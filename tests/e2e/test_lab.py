@@ -49,7 +49,7 @@ def test_healthy_promotion_through_envoy(lab: LocalStack) -> None:
     """v2 goes all the way; Envoy's live config ends with v2 alone; clients saw no error."""
     before = sum(n for (_, s), n in lab.seen().items() if s != 200)
     assert cli(lab, "start", "inventory", "v2", *QUICK).returncode == 0
-    wait(lambda: phase(lab) == "Succeeded", timeout=180)
+    wait(lambda: phase(lab) == "Succeeded", timeout=420)  # the gate's evidence, under load
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=5)
     assert sum(n for (_, s), n in lab.seen().items() if s != 200) == before
     assert lab.seen()[("v2", 200)] > 100
