@@ -66,7 +66,7 @@ def test_a_healthy_v2_is_promoted_on_the_httproute(lab: LocalStack) -> None:
         "canaryService": "inventory-v2",
         "reporter": "destination",
     }
-    wait(lambda: phase(lab) == "Succeeded", 240, "success")
+    wait(lambda: phase(lab) == "Succeeded", 480, "success")  # the gate's evidence, under load
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=10, what="v2 alone in Envoy")
     after = lab.api.get(*ROUTE)
     assert after["spec"]["rules"][0] == before["spec"]["rules"][0]

@@ -73,7 +73,7 @@ def test_public_requests_follow_the_rollout_in_envoy(lab: LocalStack) -> None:
         started = lab.cli("start", "inventory", "v2", *QUICK)
         assert started.returncode == 0, started.stderr
         assert PUBLIC in started.stderr
-        wait(lambda: phase(lab) == "Succeeded", 240, "success")
+        wait(lambda: phase(lab) == "Succeeded", 480, "success")  # the gate, under load
         wait(lambda: lab.envoy_weights("public", PUBLIC) == {"v2": 100}, 10, "v2 alone, public")
         wait(lambda: lab.envoy_weights() == {"v2": 100}, 10, "v2 alone, mesh")
     finally:
