@@ -54,7 +54,7 @@ unit: $(STAMP)
 ## suite: every test: unit, integration (real Prometheus, Helm, the emulator) and end to end,
 ## three files at a time (pytest-xdist): the end-to-end tests mostly wait on their servers
 suite: $(STAMP) system-deps
-	$(PY) -m pytest -n 3 --dist loadfile --durations=25
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 
 ## screenshot: the README's pictures: the dashboard (docs/dashboard.png, from the browser test)
 ## and a release's Slack image (docs/release.png, from the notifications test)
