@@ -25,7 +25,7 @@ from typing import Any
 class Health:
     """The behaviour of this backend, changeable while it runs."""
 
-    def __init__(self, error_rate: float = 0.0, latency_ms: float = 5.0) -> None:
+    def __init__(self, error_rate: float = 0.0, latency_ms: float = 20.0) -> None:
         self.error_rate, self.latency_ms = error_rate, latency_ms
         self.lock = threading.Lock()
         self.random = random.Random()
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer(
         ("127.0.0.1", args.port),

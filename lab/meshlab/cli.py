@@ -99,7 +99,7 @@ def up(state_dir: Path, kubeconfig_out: Path | None, rps: float, no_controller: 
     "--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of 503 answers (0..1)."
 )
 @click.option(
-    "--latency-ms", type=click.FloatRange(0, 600_000), default=5.0, help="Median latency."
+    "--latency-ms", type=click.FloatRange(0, 600_000), default=20.0, help="Median latency."
 )
 def fault(state_dir: Path, version: str, error_rate: float, latency_ms: float) -> None:
     """Make VERSION's backends fail or slow down (0 and 5 ms put them back)."""

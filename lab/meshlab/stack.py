@@ -334,7 +334,7 @@ class LocalStack:
     def status(self) -> dict[str, Any]:
         return self.rollout().get("status") or {}
 
-    def fault(self, version: str, error_rate: float, latency_ms: float = 5.0) -> None:
+    def fault(self, version: str, error_rate: float, latency_ms: float = 20.0) -> None:
         """Make every backend of ``version`` answer ``error_rate`` 503s, ``latency_ms`` slow."""
         body = json.dumps({"errorRate": error_rate, "latencyMs": latency_ms}).encode()
         assert self.pods is not None
