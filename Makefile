@@ -52,7 +52,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit rollout strategies lab/meshlab -q
 
 ## suite: every test: unit, integration (real Prometheus, Helm, the emulator) and end to end,
-## three files at a time (pytest-xdist): the end-to-end tests mostly wait on their servers
+## two files at a time (pytest-xdist): the end-to-end tests mostly wait on their servers
 suite: $(STAMP) system-deps
 	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 

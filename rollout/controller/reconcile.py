@@ -28,6 +28,7 @@ from typing import Any
 from rollout.actions import MeshAction, ScaleDeployment
 from rollout.analysis.judges import Evaluation, judge
 from rollout.controller import gateways
+from rollout.controller.memo import ParsedRollouts, RoutingChecks
 from rollout.controller.ports import (
     Events,
     Fence,
@@ -61,9 +62,6 @@ from rollout.mesh.routeset import (
     apply_routing,
     carried_weight,
     drifted,
-    out_of_sync,
-    routing_in_sync,
-    validate_routing,
 )
 from rollout.model import (
     Condition,
@@ -72,8 +70,6 @@ from rollout.model import (
     RoutedVirtualService,
     SpecError,
     Verdict,
-    parse_spec,
-    parse_status,
 )
 from rollout.model.workloads import Versions
 
@@ -133,6 +129,7 @@ class Reconciler:
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
         self.gateways = gateways  # the Gateway API's documents, for specs with httpRoute
         self._wrote_gateway = False
+        self.parsed, self.checks = ParsedRollouts(), RoutingChecks()
 
     def reconcile(
         self, namespace: str, name: str, evaluation: Evaluation | None = None
@@ -151,13 +148,13 @@ class Reconciler:
             return None
         now = self.clock()
         try:
-            status = parse_status(obj.get("status"))
+            status = self.parsed.status(obj)
         except SpecError:
             status = RolloutStatus()  # unreadable memory: start over rather than guess
         given: RolloutSpec | None = None
         spec_problem: str | None = None
         try:
-            given = parse_spec(obj.get("spec"))
+            given = self.parsed.spec(obj)
         except SpecError as error:
             spec_problem = str(error)
         spec, refused = spec_in_force(given, spec_problem, status)
@@ -241,7 +238,8 @@ class Reconciler:
         else:
             # A hand edit of any of the VirtualServices is drift; the step's clock starts
             # only when every one of them carries the step's weight.
-            drift, synced = bool(drifted(routing, target)), routing_in_sync(routing, target, wanted)
+            drift = bool(drifted(routing, target))
+            synced = not self.checks.out_of_sync(routing, target, wanted)
         seen = replace(seen, drift=drift and refused is None, mesh_in_sync=synced, refused=refused)
         if refused is None and starting(spec, status):
             ready, problem, warning = self._preflight(namespace, spec, located)
@@ -295,7 +293,7 @@ class Reconciler:
             )
             dr = self.mesh.find_destination_rule(namespace, spec.service, spec.destination_rule)
             routing = Routing(tuple(found), dr)
-            validate_routing(routing, target)
+            self.checks.validate(routing, target)
         except (MeshError, NotFound, Invalid) as error:
             return None, str(error)
         located = Located(
@@ -352,12 +350,13 @@ class Reconciler:
         behind: set[str] = set()  # the documents the mesh actions would still change
         if located is not None and target is not None:
             # Before the mesh moves: which VirtualServices already carry what this step asks.
-            behind = set(out_of_sync(located.routing, target, decision.mesh))
+            behind = set(self.checks.out_of_sync(located.routing, target, decision.mesh))
             status = self._with_routed(status, located.routing, target, behind)
         written = old  # the status the API server holds, as far as this reconcile knows
         if status != old:
             self.fence.fence()
             obj = self.rollouts.write_status(obj, status.wire())
+            self.parsed.wrote(obj, status)
             written = status
         if located is not None and located.gateway is not None and located.backends:
             namespace = obj["metadata"]["namespace"]
@@ -370,7 +369,7 @@ class Reconciler:
             if decision.mesh:
                 if behind:  # in sync already (every steady cycle): nothing to write
                     routing = self._apply(obj, located, target, decision.mesh)
-                    behind = set(out_of_sync(routing, target, decision.mesh))
+                    behind = set(self.checks.out_of_sync(routing, target, decision.mesh))
                 replaced = replaced_outlier_detection(routing.destination_rule, target.canary)
                 if replaced != status.replaced_outlier_detection and status.outlier_tightened:
                     status = status.model_copy(update={"replaced_outlier_detection": replaced})
@@ -385,7 +384,7 @@ class Reconciler:
             remaining = [e for e in status.outbox if e.id not in delivered]
             status = status.model_copy(update={"outbox": remaining})
             self.fence.fence()
-            self.rollouts.write_status(obj, status.wire())
+            self.parsed.wrote(self.rollouts.write_status(obj, status.wire()), status)
         return status
 
     def _notification_problem(self, obj: Doc, status: RolloutStatus) -> RolloutStatus:
