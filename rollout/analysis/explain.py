@@ -24,6 +24,7 @@ from rollout.analysis.verdicts import Step
 from rollout.model import MetricVerdict, parse_duration
 
 MAX_ESTIMATE_S = 7 * 24 * 3600.0
+SLOW_SHARE = 0.01  # "P99 under a bound" = at most 1% of requests above it
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,10 @@ class Reading:
 
     canary: Counts
     stable: Counts
-    bound_ms: float | None  # stable's P99 bucket, fixed at the run's first look
+    bound_ms: float | None  # stable's P99 bucket (fixed at the run's first look) or the floor's
     slo_bound_ms: float | None  # the bucket at or above maxP99Ms
     elapsed_s: float
+    floored: bool = False  # latencyFloorMs set bound_ms: "worse" also needs the canary's P99 above
 
 
 def progress(e: float, target: float) -> float:
@@ -89,6 +91,9 @@ def rows(
     bound = reading.bound_ms
     slow_stable = _slow(stable, bound)
     tolerance = 1 + a.tolerance
+    slow_limit = None if slow_stable is None else slow_stable * tolerance
+    if slow_limit is not None and reading.floored:  # and the canary's P99 above the floor
+        slow_limit = max(slow_limit, SLOW_SHARE)
     out = [
         row(
             "5xx ratio",
@@ -102,7 +107,7 @@ def rows(
             f"requests slower than {bound:g} ms" if bound is not None else "slow requests",
             "latency",
             _slow(canary, bound),
-            None if slow_stable is None else slow_stable * tolerance,
+            slow_limit,
             stable=None if slow_stable is None else round(slow_stable, 6),
             unit="ratio",
         ),
@@ -169,14 +174,19 @@ def seconds_to_decide(
             for names in routes.values()
         )
         to_pass = max(left, slowest)
-    # A regression's evidence: only tests whose step so far leans towards "worse".
-    to_fail = min(
-        (
-            _time_to(worse[name], fail_at[name], _per_second(current[name][0], elapsed))
-            for name in fail_at
-            if e_value(current[name][0]) > 1
-        ),
-        default=math.inf,
-    )
+    # A regression's evidence: only tests whose step so far leans towards "worse". Above
+    # the noise floor, slow requests are worse only with the canary's P99 above it too:
+    # both tests must get there.
+    to_fail = math.inf
+    for name in fail_at:
+        tests = (name, "latencyFloor") if reading.floored and name == "latency" else (name,)
+        if all(e_value(current[t][0]) > 1 for t in tests):
+            to_fail = min(
+                to_fail,
+                max(
+                    _time_to(worse[t], fail_at[name], _per_second(current[t][0], elapsed))
+                    for t in tests
+                ),
+            )
     estimate = min(to_pass, to_fail)
     return None if math.isinf(estimate) else round(min(estimate, MAX_ESTIMATE_S), 1)

@@ -8,6 +8,12 @@ Each asks one question of the canary, in two directions:
   (``maxErrorRate``; 1% of requests above the ``maxP99Ms`` bucket). Enough evidence
   (``1/(alpha * share)``, :data:`ALPHA_SHARE`) fails the step at any evaluation,
   however often the judge looks.
+* **the noise floor** (``latencyFloorMs``, capped at ``maxP99Ms``): latency differences
+  below it are not regressions. Slow means above stable's P99 bucket or the floor's
+  bucket, whichever is higher (:func:`slow_bound`, at every look: the status keeps
+  stable's P99 bucket, so a run in flight gets the floor from its next evaluation);
+  when the floor's bucket is the bound, the canary is also worse only with more than
+  1% of its requests above it (its P99 above the floor), as stable has next to none.
 * **is it fine?** better than the ``mustCatch`` bounds: a 5xx ratio under
   ``mustCatch.errors`` times stable's (or under a quarter of the SLO), and under
   ``mustCatch.slowRequests`` times stable's share of slow requests (or under 1%).
@@ -37,8 +43,14 @@ import math
 import numpy as np
 
 from rollout.analysis.evalues import GRID, Pair, e_value, rate_log_lr, ratio_log_lr
-from rollout.analysis.explain import Reading, rows, seconds_to_decide
-from rollout.analysis.observations import Counts, Observation, Unavailable, bound_at_or_above
+from rollout.analysis.explain import SLOW_SHARE, Reading, rows, seconds_to_decide
+from rollout.analysis.observations import (
+    Buckets,
+    Counts,
+    Observation,
+    Unavailable,
+    bound_at_or_above,
+)
 from rollout.analysis.verdicts import Step, unavailable
 from rollout.model import Analysis, Evidence, LogLikelihoods, Verdict
 
@@ -51,7 +63,6 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "latency": ("latency", "latencyFloor"),
 }
 """The two ways to show a metric fine for 100%: against stable, or in absolute terms."""
-SLOW_SHARE = 0.01  # "P99 under a bound" = at most 1% of requests above it
 FLOOR = 0.25  # a 5xx ratio under a quarter of the SLO is never a regression worth catching
 SUSPICIOUS = 1.0
 
@@ -64,6 +75,28 @@ def extrapolation_bound(range_s: float, scrape_s: float) -> float:
         return 1.0
     sampled = max(scrape_s, (math.floor(range_s / scrape_s) - 1) * scrape_s)
     return max(1.0, range_s / sampled)
+
+
+def slow_bound(
+    p99_bound: float | None, buckets: Buckets, floor_ms: float
+) -> tuple[float | None, bool]:
+    """Where "slow" starts against stable, and whether the noise floor set it: stable's P99
+    bucket, raised to the bucket at or above ``floor_ms`` (``latencyFloorMs``). None
+    without stable's P99, or when no finite bucket reaches the floor (nothing above it
+    can be told apart).
+
+    >>> slow_bound(10.0, ((10.0, 99.0), (25.0, 100.0), (math.inf, 100.0)), 20.0)
+    (25.0, True)
+    >>> slow_bound(250.0, ((25.0, 60.0), (250.0, 99.0), (math.inf, 100.0)), 25.0)
+    (250.0, False)
+    """
+    if p99_bound is None or floor_ms <= 0:
+        return p99_bound, False
+    # No counts this step (nothing is above any bound): the floor itself, for the rows.
+    floor_bound = bound_at_or_above(buckets, floor_ms) if buckets else floor_ms
+    if floor_bound is not None and floor_bound < p99_bound:
+        return p99_bound, False
+    return floor_bound, True
 
 
 def _deflate(counts: Counts, factor: float) -> Counts:
@@ -161,19 +194,28 @@ def sequential_judge(observed: Observation | Unavailable, step: Step) -> Verdict
     factor = extrapolation_bound(math.ceil(elapsed), step.scrape_interval_s)
     canary = _deflate(observed.canary.step, factor)
     stable = _deflate(observed.stable.step, factor)
-    bound = state.bound_ms
-    if bound is None and stable.has_data:
+    p99_bound = state.bound_ms
+    if p99_bound is None and stable.has_data:
         p99 = stable.quantile(0.99)
-        bound = bound_at_or_above(stable.buckets, p99) if p99 is not None else None
-    slo_bound = bound_at_or_above(canary.buckets or stable.buckets, analysis.max_p99_ms)
+        p99_bound = bound_at_or_above(stable.buckets, p99) if p99 is not None else None
+    buckets = canary.buckets or stable.buckets
+    bound, floored = slow_bound(p99_bound, buckets, analysis.noise_floor_ms)
+    slo_bound = bound_at_or_above(buckets, analysis.max_p99_ms)
     current = _step_pairs(canary, stable, bound, slo_bound, analysis)
     total = {
         name: (done[name][0] + w, done[name][1] + f) if name in done else (w, f)
         for name, (w, f) in current.items()
     }
-    new_state = Evidence(step=step_key, bound_ms=bound, done=_plain(done), current=_plain(current))
+    new_state = Evidence(
+        step=step_key, bound_ms=p99_bound, done=_plain(done), current=_plain(current)
+    )
     reading = Reading(
-        canary=canary, stable=stable, bound_ms=bound, slo_bound_ms=slo_bound, elapsed_s=elapsed
+        canary=canary,
+        stable=stable,
+        bound_ms=bound,
+        slo_bound_ms=slo_bound,
+        elapsed_s=elapsed,
+        floored=floored,
     )
     return _verdict(observed, step, total, current, reading, new_state)
 
@@ -189,6 +231,11 @@ def _verdict(
     alpha, stage = step.analysis.alpha, step.stage
     fail_at = {name: 1 / (alpha * share) for name, share in ALPHA_SHARE.items()}
     worse = {name: e_value(pair[0]) for name, pair in total.items()}
+    if reading.floored:
+        # The noise floor, not stable's P99, sets the bound, and stable has next to nothing
+        # above it: the canary is slower than stable only when its own P99 is above the
+        # floor too (min of two e-processes: valid for the union of their nulls).
+        worse["latency"] = min(worse["latency"], worse["latencyFloor"])
     fine = {name: e_value(pair[1]) for name, pair in total.items()}
     full = stage.weight >= 100
     # Two routes per metric below 100% (the SLOs alone at 100%): their mean is an e-value.

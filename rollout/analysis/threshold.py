@@ -1,4 +1,4 @@
-"""The threshold judge (``analysis.judge: threshold``, the default): SLO thresholds and
+"""The threshold judge (``analysis.judge: threshold``, the first default): SLO thresholds and
 canary-versus-stable, from an observation to a verdict.
 
 Pure. Each metric is judged on the step so far (since the step started):
@@ -11,7 +11,9 @@ Pure. Each metric is judged on the step so far (since the step started):
   latter from 1,000 canary requests on): the
   canary no worse than stable beyond ``tolerance`` (plus a small absolute
   slack, so 0 errors against 1 is not a regression; and a P99 in the same
-  histogram bucket as stable's is never "worse": buckets are the resolution);
+  histogram bucket as stable's is never "worse": buckets are the resolution;
+  nor is one at or under the bucket of ``latencyFloorMs``, capped at ``maxP99Ms``:
+  below it latency differences are noise);
 * each custom check within its ``min``/``max``.
 
 The verdict is *fail* if any metric fails, *pass* if every metric passes, and
@@ -26,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rollout.analysis.observations import Observation, Unavailable, bound_at_or_above
+from rollout.analysis.observations import Counts, Observation, Unavailable, bound_at_or_above
 from rollout.analysis.verdicts import Step, unavailable
 from rollout.model import Analysis, MetricVerdict, Stage, Verdict
 
@@ -62,6 +64,14 @@ def _at_most(name: str, value: float | None, limit: float | None, samples: int) 
     return _Metric(name, value, limit, samples, ok)
 
 
+def _floor_bound(stable: Counts, floor_ms: float) -> float:
+    """The bucket at or above the noise floor: a canary P99 under it is never worse than
+    stable's (0 without a floor; the floor itself above the highest finite bucket)."""
+    if floor_ms <= 0:
+        return 0.0
+    return bound_at_or_above(stable.buckets, floor_ms) or floor_ms
+
+
 def threshold_judge(observed: Observation | Unavailable, step: Step) -> Verdict:
     """The verdict for one evaluation of the current stage (the Judge port)."""
     return judge(observed, step.analysis, step.stage)
@@ -95,9 +105,12 @@ def judge(
         p99_limit = (
             None
             if s_p99 is None
-            # A P99 read from buckets is only known to its bucket: in stable's is no worse.
+            # A P99 read from buckets is only known to its bucket: in stable's is no worse;
+            # nor is one under the noise floor's bucket (latencyFloorMs).
             else max(
-                s_p99 * slack + LATENCY_SLACK_MS, bound_at_or_above(stable.buckets, s_p99) or s_p99
+                s_p99 * slack + LATENCY_SLACK_MS,
+                bound_at_or_above(stable.buckets, s_p99) or s_p99,
+                _floor_bound(stable, analysis.noise_floor_ms),
             )
         )
         vs_rate = _at_most("error-rate-vs-stable", rate, rate_limit, m)

@@ -47,6 +47,10 @@ MAX_QUERY_LENGTH = 2048
 MAX_LINKS = 10
 MAX_INCONCLUSIVE = 1000
 MAX_P99_MS = 3_600_000.0
+DEFAULT_LATENCY_FLOOR_MS = 25.0
+"""One of Istio's bucket bounds (so no rounding up to the next, 50 ms), 5% of the default
+P99 SLO (500 ms), well under what a user notices, and several times what CPU contention
+on a loaded node adds to a service that answers in a few milliseconds."""
 
 Line = Annotated[str, Field(min_length=1, max_length=253, pattern=LINE_PATTERN)]
 """A non-empty line of printable text of at most 253 characters (a route name)."""
@@ -157,8 +161,9 @@ class MustCatch(CamelModel):
     )
     slow_requests: Annotated[float, Field(gt=1.0, le=100.0, allow_inf_nan=False)] = Field(
         default=3.0,
-        description="Canary share of requests slower than stable's P99 bucket this many times "
-        "stable's (and at least 1%) never reaches 100% (1..100).",
+        description="Canary share of requests slower than stable's P99 bucket (or "
+        "latencyFloorMs's, if higher) this many times stable's (and at least 1%) never "
+        "reaches 100% (1..100).",
     )
 
 
@@ -178,6 +183,12 @@ class Analysis(CamelModel):
         default=500.0,
         alias="maxP99Ms",
         description="SLO: highest acceptable canary P99 (ms, at most one hour).",
+    )
+    latency_floor_ms: Annotated[float, Field(ge=0.0, le=MAX_P99_MS, allow_inf_nan=False)] = Field(
+        default=DEFAULT_LATENCY_FLOOR_MS,
+        description="Latency differences with stable below this are noise (ms, 0..one hour, "
+        "capped at maxP99Ms; 0: no floor): only requests slower than it count as slow "
+        "against stable, and a canary whose P99 stays under it is never slower.",
     )
     compare_with_stable: bool = Field(
         default=True, description="Also fail a canary clearly worse than stable beside it."
@@ -217,6 +228,12 @@ class Analysis(CamelModel):
     custom_checks: list[CustomCheck] = Field(
         default_factory=list, max_length=MAX_CUSTOM_CHECKS, description="At most 10 checks."
     )
+
+    @property
+    def noise_floor_ms(self) -> float:
+        """``latencyFloorMs``, never above the SLO: a latency ``maxP99Ms`` calls a breach
+        is never noise."""
+        return min(self.latency_floor_ms, self.max_p99_ms)
 
     @property
     def inconclusive_limit(self) -> int:

@@ -82,7 +82,8 @@ class Evidence(CamelModel):
     """The sequential judge's memory for one run: what each test has seen so far.
 
     ``done`` sums the finished steps, ``current`` the step ``step`` (its start,
-    ISO time); ``boundMs`` is the latency bucket fixed at the run's first look.
+    ISO time); ``boundMs`` is stable's P99 bucket, fixed at the run's first look (the
+    noise floor, ``latencyFloorMs``, is applied to it at every look, never stored here).
     """
 
     step: str = Field(default="", max_length=64)

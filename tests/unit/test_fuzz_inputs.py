@@ -76,6 +76,7 @@ PATHS: dict[str, st.SearchStrategy[Any]] = {
     "analysis.minRequests": counts,
     "analysis.maxErrorRate": ratios,
     "analysis.maxP99Ms": st.floats(0, 4_000_000),
+    "analysis.latencyFloorMs": st.floats(-1, 4_000_000),
     "analysis.alpha": ratios,
     "analysis.tolerance": ratios,
     "analysis.maxInconclusive": counts,

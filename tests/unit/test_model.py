@@ -414,6 +414,42 @@ def test_must_catch_has_to_be_worse_than_the_tolerance() -> None:
 
 
 @pytest.mark.parametrize(
+    ("analysis", "floor", "effective"),
+    [
+        ({}, 25.0, 25.0),  # the default: latency differences under 25 ms are noise
+        ({"latencyFloorMs": 0}, 0.0, 0.0),  # no floor: the judges as before it existed
+        ({"latencyFloorMs": 2.5}, 2.5, 2.5),
+        ({"latencyFloorMs": 3_600_000}, 3_600_000.0, 500.0),  # never above the SLO
+        ({"maxP99Ms": 10}, 25.0, 10.0),
+    ],
+)
+def test_latency_floor_ms(analysis: dict[str, Any], floor: float, effective: float) -> None:
+    """``analysis.latencyFloorMs``: camelCase on the wire, 25 ms by default, 0 to an hour;
+    the judges use it capped at ``maxP99Ms`` (a breach of the SLO is never noise)."""
+    spec = parse_spec({**MINIMAL, "analysis": analysis})
+    assert spec.analysis.latency_floor_ms == floor
+    assert spec.analysis.noise_floor_ms == effective
+    assert spec.wire()["analysis"]["latencyFloorMs"] == floor
+    assert parse_spec(spec.wire()) == spec
+
+
+def test_latency_floor_ms_out_of_bounds_names_the_field() -> None:
+    """A negative floor, or one above an hour, is refused under spec.analysis.latencyFloorMs
+    by the model and by the CRD's schema alike."""
+    for value, words in ((-1, "greater than or equal to 0"), (1e7, "less than or equal")):
+        with pytest.raises(SpecError) as caught:
+            parse_spec({**MINIMAL, "analysis": {"latencyFloorMs": value}})
+        assert caught.value.fields == ["spec.analysis.latencyFloorMs"]
+        assert words in str(caught.value)
+    analysis = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]["properties"]["analysis"]["properties"]
+    field = analysis["latencyFloorMs"]
+    assert (field["minimum"], field["maximum"], field["default"]) == (0.0, 3_600_000.0, 25.0)
+    assert "noise" in field["description"]
+
+
+@pytest.mark.parametrize(
     ("analysis", "limit"),
     [
         ({}, 240),  # sequential (the default) at 15 s: an hour of evaluations
