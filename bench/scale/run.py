@@ -29,7 +29,7 @@ from typing import Any
 from bench.scale.world import World
 from meshlab.kubeapi.faults import AuditEntry
 from rollout.model import parse_duration
-from rollout.model.spec import Analysis
+from rollout.model.analysis import Analysis
 
 INTERVAL_S = parse_duration(Analysis().interval).total_seconds()
 FIELDS = (

@@ -17,6 +17,7 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from rollout.cli.discover import BadInput, parse_steps
+from rollout.model.analysis import Analysis
 from rollout.model.base import (
     DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
@@ -24,7 +25,7 @@ from rollout.model.base import (
     problems_from,
     shorten,
 )
-from rollout.model.spec import Analysis, Strategy
+from rollout.model.spec import Strategy
 
 
 class BadArgument(click.BadParameter):

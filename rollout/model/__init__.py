@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rollout.model.analysis import Analysis, CustomCheck, MustCatch
 from rollout.model.base import (
     Problem,
     SpecError,
@@ -21,12 +22,9 @@ from rollout.model.base import (
 from rollout.model.spec import (
     DEFAULT_STEPS,
     AfterSuccess,
-    Analysis,
     Command,
     CommandName,
-    CustomCheck,
     HeaderRoute,
-    MustCatch,
     Notifications,
     OnRegression,
     OutlierDetection,
