@@ -29,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Unavailable
 from rollout.analysis.queries import Ask
+from rollout.controller.failures import EVALUATION_FAILED, FAILED_CONDITION
 from rollout.controller.ports import (
     AlwaysLeader,
     Leader,
@@ -38,7 +39,7 @@ from rollout.controller.ports import (
     Watch,
     Watches,
 )
-from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler, Result
+from rollout.controller.reconcile import Reconciler, Result
 from rollout.controller.schedule import EVALUATED, Schedule, ask_for
 from rollout.controller.settings import Settings
 from rollout.controller.supervise import Backoff, Crash, Supervised

@@ -27,7 +27,8 @@ from typing import Any
 
 from rollout.actions import MeshAction, ScaleDeployment
 from rollout.analysis.judges import Evaluation, judge
-from rollout.controller import gateways
+from rollout.controller import failures, gateways
+from rollout.controller.failures import FAILED_CONDITION
 from rollout.controller.memo import ParsedRollouts, RoutingChecks
 from rollout.controller.ports import (
     Events,
@@ -40,16 +41,12 @@ from rollout.controller.ports import (
     Scaling,
     Workloads,
 )
+from rollout.controller.preflight import preflight
 from rollout.controller.supervise import Crash
 from rollout.engine import Decision, Observed, decide, desired_mesh, spec_in_force, starting
 from rollout.engine.after import subsets_to_see, target_in_force
 from rollout.engine.preflight import (
     MtlsMode,
-    autoscaling_problem,
-    data_plane_findings,
-    mtls_findings,
-    mtls_mode,
-    needs_autoscaler,
 )
 from rollout.engine.status import conditions
 from rollout.kube.errors import Invalid, KubeError, NotFound
@@ -57,14 +54,13 @@ from rollout.mesh import MeshError, Target, replaced_outlier_detection, subset_v
 from rollout.mesh.gateway import gateway_drift, gateway_in_sync
 from rollout.mesh.gatewayapi import GatewayView
 from rollout.mesh.httproute import Backends
-from rollout.mesh.istio import Routing, service_name
+from rollout.mesh.istio import Routing
 from rollout.mesh.routeset import (
     apply_routing,
     carried_weight,
     drifted,
 )
 from rollout.model import (
-    Condition,
     RolloutSpec,
     RolloutStatus,
     RoutedVirtualService,
@@ -74,8 +70,6 @@ from rollout.model import (
 from rollout.model.workloads import Versions
 
 Doc = dict[str, Any]
-FAILED_CONDITION = "ReconcileFailed"
-EVALUATION_FAILED = "EvaluationFailed"
 
 
 @dataclass(frozen=True)
@@ -188,33 +182,13 @@ class Reconciler:
                     judge_failure = f"evaluation failed: {Crash.of(error)}"
         # decide
         decision = decide(spec, status, now, seen)
-        decision = self._failure_conditions(decision, seen.verdict is not None, judge_failure, now)
+        decision = failures.conditions_after(decision, seen.verdict is not None, judge_failure, now)
         # apply, write
         if spec is not None:  # an undo decided now applies to its own pair at once
             target = target_in_force(spec, decision.status, namespace)
         self._wrote_gateway = False
         new_status = self._commit(obj, status, decision, located, target, seen.versions)
         return Result(spec, new_status, located, seen.verdict, judge_failure, self._wrote_gateway)
-
-    @staticmethod
-    def _failure_conditions(
-        decision: Decision, judged: bool, judge_failure: str | None, now: datetime
-    ) -> Decision:
-        """This reconcile worked: no ReconcileFailed; it judged: no EvaluationFailed;
-        its judge broke: EvaluationFailed says so (type and place only)."""
-        cleared = {FAILED_CONDITION} | ({EVALUATION_FAILED} if judged or judge_failure else set())
-        kept = [c for c in decision.status.conditions if c.type not in cleared]
-        if judge_failure is not None:
-            kept.append(
-                Condition(
-                    type=EVALUATION_FAILED,
-                    status="True",
-                    reason="InternalError",
-                    message=judge_failure,
-                    last_transition_time=now,
-                )
-            )
-        return Decision(decision.status.model_copy(update={"conditions": kept}), decision.actions)
 
     def _observe(
         self,
@@ -242,40 +216,20 @@ class Reconciler:
             synced = not self.checks.out_of_sync(routing, target, wanted)
         seen = replace(seen, drift=drift and refused is None, mesh_in_sync=synced, refused=refused)
         if refused is None and starting(spec, status):
-            ready, problem, warning = self._preflight(namespace, spec, located)
+            ready, problem, warning = preflight(
+                self.workloads, self.scaling, self.mtls_floor, namespace, spec, located.routing
+            )
             seen = replace(seen, canary_ready=ready, problem=problem, warning=warning)
         return located, seen
 
     def record_failure(
         self, namespace: str, name: str, message: str, kind: str = FAILED_CONDITION
     ) -> None:
-        """Say on the Rollout that reconciling (``ReconcileFailed``) or evaluating it
-        (``EvaluationFailed``) failed: a condition and a Warning Event. ``message`` must
-        already be free of secrets.
-
-        Works on the raw status so that it still works when the failure is in
-        parsing or deciding. The next successful reconcile drops ``ReconcileFailed``;
-        the next one with a verdict drops ``EvaluationFailed``.
-        """
-        obj = self.rollouts.get(namespace, name)
-        status = dict(obj.get("status") or {})
-        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
-        others = [c for c in conditions if c.get("type") != kind]
-        if any(c.get("type") == kind and c.get("message") == message for c in conditions):
-            return  # said already: no write, so no watch event and no busy loop
-        since = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-        failed = {
-            "type": kind,
-            "status": "True",
-            "reason": "InternalError",
-            "message": message,
-            "lastTransitionTime": since,
-        }
-        status["conditions"] = [*others, failed]
-        self.fence.fence()
-        obj = self.rollouts.write_status(obj, status)
-        digest = hashlib.sha256(f"{kind}/{message}".encode()).hexdigest()[:12]
-        self.events.record(obj, f"failed.{digest}", kind, message, "Warning")
+        """Say on the Rollout that reconciling or evaluating it failed
+        (:func:`~rollout.controller.failures.record_failure`)."""
+        failures.record_failure(
+            self.rollouts, self.events, self.fence, self.clock(), namespace, name, message, kind
+        )
 
     def _locate(
         self, namespace: str, spec: RolloutSpec, target: Target
@@ -304,38 +258,6 @@ class Reconciler:
             subset_version(dr, spec.canary_subset) or spec.canary_subset,
         )
         return located, None
-
-    def _preflight(
-        self, namespace: str, spec: RolloutSpec, located: Located
-    ) -> tuple[bool, str | None, str | None]:
-        """Before the first weight change: is the canary ready, does an autoscaler stand
-        behind a maxEjectionPercent above 50, does the data plane see L7 (ambient mode
-        needs a waypoint), does the namespace require mutual TLS?
-        Returns (ready, problem that blocks, warning that does not)."""
-        readiness = self.workloads.subset_readiness(
-            namespace, located.routing.destination_rule, spec.canary_subset
-        )
-        dr = located.routing.destination_rule
-        blocked: str | None = None
-        if needs_autoscaler(spec):
-            canary = self.scaling.versions(namespace, dr, [spec.canary_subset])
-            blocked = autoscaling_problem(spec, canary.get(spec.canary_subset, ()))
-        if blocked is not None:
-            return readiness.ready, blocked, None
-        # Ambient mode without a waypoint has no L7 routing or metrics: refused first.
-        plane, unknown = self.workloads.data_plane(namespace, service_name(spec.service))
-        blocked, unsure = data_plane_findings(spec, namespace, plane, unknown)
-        mode = mtls_mode(spec.preflight.mtls, self.mtls_floor)
-        if mode == "off" or blocked is not None:
-            return readiness.ready, blocked, unsure
-        report = self.workloads.mtls_report(
-            namespace,
-            located.routing.destination_rule,
-            (spec.stable_subset, spec.canary_subset),
-        )
-        problem, warning = mtls_findings(mode, spec.preflight.mtls, report)
-        warnings = "; ".join(w for w in (unsure, warning) if w)
-        return readiness.ready, problem, warnings or None
 
     def _commit(
         self,

@@ -23,9 +23,10 @@ from meshlab.seed import seed_documents
 from rollout.analysis.observations import Counts, Observation, VersionCounts
 from rollout.analysis.prometheus import PrometheusSource
 from rollout.analysis.queries import Ask
+from rollout.controller.failures import EVALUATION_FAILED, FAILED_CONDITION
 from rollout.controller.loop import Controller
 from rollout.controller.ports import NoNotifier
-from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler
+from rollout.controller.reconcile import Reconciler
 from rollout.controller.settings import Settings
 from rollout.controller.wiring import connect
 from rollout.kube import KubeClient

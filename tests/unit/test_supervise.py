@@ -10,6 +10,7 @@ import pytest
 
 from rollout.analysis.judges import Evaluation
 from rollout.analysis.observations import Observation, VersionCounts
+from rollout.controller.failures import EVALUATION_FAILED, FAILED_CONDITION
 from rollout.controller.fakes import (
     FakeCluster,
     FakeEvents,
@@ -20,7 +21,7 @@ from rollout.controller.fakes import (
     FakeWorkloads,
 )
 from rollout.controller.fakes import evaluation as fake_evaluation
-from rollout.controller.reconcile import EVALUATION_FAILED, FAILED_CONDITION, Reconciler
+from rollout.controller.reconcile import Reconciler
 from rollout.controller.supervise import Backoff, Crash, Supervised
 from rollout.controller.workqueue import WorkQueue
 from rollout.model import parse_status
