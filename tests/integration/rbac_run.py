@@ -88,8 +88,12 @@ def run_controller_and_record() -> set[tuple[str, str, str]]:
         api.faults.set(conflict_rate=0.5, users=[IDENTITY], seed=7)
         command("promote")
         _wait(lambda: status().get("canaryWeight") == 25)
-        api.faults.clear()
+        # And the mesh's documents: a 409 on the VirtualService makes the controller read
+        # it and its DestinationRule from the server (refused until it has).
+        api.faults.set(conflict_rate=1.0, resources=["virtualservices"])
         command("abort")  # a rollback: VirtualService patched back
+        _wait(lambda: {"virtualservices", "destinationrules"} <= _read_by_us(api))
+        api.faults.clear()
         _wait(lambda: status().get("phase") == "RolledBack" and not status().get("outbox"))
         # A regression path tightens the DestinationRule: a second rollout to v3.
         api.store.update(
@@ -194,6 +198,15 @@ def _gateway_scenario(api: KubeAPI, controller: Any) -> None:
         lambda d: {**d, "spec": {**d["spec"], "command": {"name": "restart", "id": "again"}}},
     )
     _wait(lambda: all(r["metadata"]["name"] != ours for r in api.store.list(rules, NS, bool)[0]))
+
+
+def _read_by_us(api: Any) -> set[str]:
+    """The resource types the controller has read one object of (GET) so far."""
+    return {
+        _api_group(e.resource)[1]
+        for e in api.audit.entries()
+        if e.user == IDENTITY and e.verb == "get"
+    }
 
 
 def _wait(condition: object, timeout: float = 30) -> None:

@@ -25,7 +25,9 @@ class Faults:
     ``lost_response_rate`` of writes are applied and then answered 500 (the
     answer lost on the way back); ``latency_ms`` delays every request; watches
     are cut after ``drop_watches_after_s``. With ``users`` set, only requests
-    from those identities (any part of the User-Agent) are affected.
+    from those identities (any part of the User-Agent) are affected; with
+    ``resources`` set, only requests to those resource types (any part of the
+    type's key, e.g. ``virtualservices``).
     """
 
     latency_ms: float = 0.0
@@ -36,6 +38,7 @@ class Faults:
     drop_watches_after_s: float | None = None
     lost_response_rate: float = 0.0
     users: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
     seed: int | None = None
 
 
@@ -53,7 +56,7 @@ class FaultInjector:
 
     def set(self, **changes: Any) -> Faults:
         """Replace some settings (``set()`` with no argument keeps the rest as they are)."""
-        for key in ("error_codes", "users"):
+        for key in ("error_codes", "users", "resources"):
             if key in changes:
                 changes[key] = tuple(changes[key])
         with self._lock:
@@ -66,14 +69,16 @@ class FaultInjector:
         with self._lock:
             self._faults = Faults()
 
-    def _applies(self, user: str) -> bool:
-        users = self._faults.users
+    def _applies(self, user: str, resource: str = "") -> bool:
+        users, resources = self._faults.users, self._faults.resources
+        if resources and not any(r in resource for r in resources):
+            return False
         return not users or any(u in user for u in users)
 
-    def before(self, verb: str, user: str = "") -> int | None:
+    def before(self, verb: str, user: str = "", resource: str = "") -> int | None:
         """Sleep the configured latency; return an error code to answer with, or None."""
         faults = self._faults
-        if not self._applies(user):
+        if not self._applies(user, resource):
             return None
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)

@@ -159,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
     def _resource(self, method: str, r: Route, query: dict[str, str], body: Any) -> None:
         verb = self._verb(method, r, query)
         user = client_identity(self.headers.get("User-Agent") or "")
-        fault = self.api.faults.before(verb, user)
+        fault = self.api.faults.before(verb, user, r.t.key)
 
         def audit(code: int, rv: str = "") -> None:
             # Recorded before the answer goes out, so a client that got its answer
