@@ -27,7 +27,7 @@ from typing import Any
 from meshlab.kubeapi import KubeAPI
 from meshlab.kubeapi.faults import WRITE_VERBS, AuditEntry
 from meshlab.prometheus import PrometheusServer, free_port
-from meshlab.stack import controller_argv
+from meshlab.stack import controller_argv, stop_processes
 
 IDENTITY = "scale-bench"
 ISTIO = ("networking.istio.io", "v1")
@@ -340,18 +340,7 @@ class World:
         return sum(e.verb in WRITE_VERBS and not e.resource.startswith("leases") for e in entries)
 
     def down(self) -> None:
-        for name in sorted(self.processes, key=lambda n: not n.startswith("controller")):
-            proc = self.processes.get(name)
-            if proc is not None and proc.poll() is None:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-                proc.terminate()
-        for proc in self.processes.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.processes, timeout_s=15)
         if self.prometheus is not None:
             self.prometheus.stop()
         if self.api is not None:

@@ -96,6 +96,23 @@ def controller_argv(
     ]
 
 
+def stop_processes(processes: dict[str, subprocess.Popen[Any]], timeout_s: float = 10) -> None:
+    """Stop processes by SIGTERM, the controller first (so it does not act on the others
+    going away), then SIGKILL whichever has not ended within ``timeout_s``."""
+    for name in sorted(processes, key=lambda n: not n.startswith("controller")):
+        proc = processes[name]
+        if proc.poll() is None:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.terminate()
+    for proc in processes.values():
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class LocalStack:
     """One local stack (emulator, backends, Envoy, Prometheus, traffic, controller);
@@ -412,16 +429,7 @@ class LocalStack:
             self.deployments.stop()  # first: it would start backends again
         if self.traffic is not None:
             self.traffic.stop()
-        for name in sorted(self.processes, key=lambda n: n != "controller"):
-            proc = self.processes[name]
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.processes.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.processes)
         if self.prometheus is not None:
             self.prometheus.stop()
         if self.api is not None:

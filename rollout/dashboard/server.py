@@ -295,3 +295,9 @@ class Running:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+
+    def __enter__(self) -> Running:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

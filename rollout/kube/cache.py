@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from rollout.kube.errors import Conflict, Invalid, NotFound
+from rollout.kube.routing import update_one
 from rollout.mesh.istio import MeshDocs, Routing, hosts_of, same_host, sends_to
 
 Doc = dict[str, Any]
@@ -54,15 +55,6 @@ class RoutingServer(Protocol):
         transform: Callable[[Routing], Routing],
         current: Routing | None = None,
     ) -> Routing: ...
-
-    def update(
-        self,
-        namespace: str,
-        vs_name: str,
-        dr_name: str,
-        transform: Callable[[MeshDocs], MeshDocs],
-        current: MeshDocs | None = None,
-    ) -> MeshDocs: ...
 
 
 def _key(obj: Doc) -> Key:
@@ -284,16 +276,8 @@ class CachedRouting:
         transform: Callable[[MeshDocs], MeshDocs],
         current: MeshDocs | None = None,
     ) -> MeshDocs:
-        try:
-            docs = self.client.update(namespace, vs_name, dr_name, transform, current)
-        except Conflict:
-            self.caches["VirtualService"].stale(namespace, vs_name)
-            self.caches["DestinationRule"].stale(namespace, dr_name)
-            raise
-        if current is not None:
-            self.caches["VirtualService"].written(current.virtual_service, docs.virtual_service)
-            self.caches["DestinationRule"].written(current.destination_rule, docs.destination_rule)
-        return docs
+        """:meth:`update_all` for one VirtualService and its rule."""
+        return update_one(self.update_all, namespace, vs_name, dr_name, transform, current)
 
 
 __all__ = ["CachedRollouts", "CachedRouting", "ObjectCache"]

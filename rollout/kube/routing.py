@@ -52,6 +52,32 @@ def _name(doc: Doc) -> str:
     return str(doc["metadata"]["name"])
 
 
+UpdateAll = Callable[
+    [str, Sequence[str], str, Callable[[Routing], Routing], Routing | None], Routing
+]
+
+
+def update_one(
+    update_all: UpdateAll,
+    namespace: str,
+    vs_name: str,
+    dr_name: str,
+    transform: Callable[[MeshDocs], MeshDocs],
+    current: MeshDocs | None = None,
+) -> MeshDocs:
+    """``update_all`` (of the client or of the cache) for one VirtualService and its rule."""
+
+    def one(docs: Routing) -> Routing:
+        out = transform(MeshDocs(docs.virtual_services[0], docs.destination_rule))
+        return Routing((out.virtual_service,), out.destination_rule)
+
+    start = (
+        None if current is None else Routing((current.virtual_service,), current.destination_rule)
+    )
+    done = update_all(namespace, [vs_name], dr_name, one, start)
+    return MeshDocs(done.virtual_services[0], done.destination_rule)
+
+
 class RoutingClient:
     """The Istio documents of one service, read and patched with preconditions."""
 
@@ -209,15 +235,4 @@ class RoutingClient:
         current: MeshDocs | None = None,
     ) -> MeshDocs:
         """:meth:`update_all` for one VirtualService and its rule."""
-
-        def one(docs: Routing) -> Routing:
-            out = transform(MeshDocs(docs.virtual_services[0], docs.destination_rule))
-            return Routing((out.virtual_service,), out.destination_rule)
-
-        start = (
-            None
-            if current is None
-            else Routing((current.virtual_service,), current.destination_rule)
-        )
-        done = self.update_all(namespace, [vs_name], dr_name, one, start)
-        return MeshDocs(done.virtual_services[0], done.destination_rule)
+        return update_one(self.update_all, namespace, vs_name, dr_name, transform, current)

@@ -13,12 +13,12 @@ Pure; applied through ``rollout.mesh.gateway``.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from rollout.mesh.gatewayapi import CREATED_LABEL, ours
 from rollout.mesh.istio import NETWORKING
+from rollout.mesh.target import copied
 
 Doc = dict[str, Any]
 REPLACED_ANNOTATION = "meshrollout.dev/replaced-outlier-detection"
@@ -45,7 +45,7 @@ def tighten_host(dr: Doc | None, service: str, namespace: str, settings: dict[st
             },
             "spec": {"host": service, "trafficPolicy": {"outlierDetection": dict(settings)}},
         }
-    out = copy.deepcopy(dr)
+    out = copied(dr)
     policy = out.setdefault("spec", {}).setdefault("trafficPolicy", {})
     annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
     if not ours(out) and REPLACED_ANNOTATION not in annotations:
@@ -63,7 +63,7 @@ def restore_host(dr: Doc) -> Doc | None:
     """What the rule was before :func:`tighten_host`; None: delete it (it is ours)."""
     if ours(dr):
         return None
-    out = copy.deepcopy(dr)
+    out = copied(dr)
     annotations = (out.get("metadata") or {}).get("annotations") or {}
     saved = annotations.pop(REPLACED_ANNOTATION, None)
     if saved is None:

@@ -12,12 +12,11 @@ mesh actions map onto these functions one to one in ``rollout.mesh.gateway``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.mesh.target import MeshError, fail
+from rollout.mesh.target import MeshError, copied, fail
 from rollout.model import Problem
 
 Doc = dict[str, Any]
@@ -137,11 +136,11 @@ def _weighted(refs: list[Doc], b: Backends, canary_weight: int) -> list[Doc]:
     pool = 100 if others == 0 else sum(weight_of(r) for r in pair)
     out = list(refs)
     if canary is None:
-        canary = copy.deepcopy(stable) if stable is not None else {"name": b.canary}
+        canary = copied(stable) if stable is not None else {"name": b.canary}
         canary["name"] = b.canary
         out.insert(out.index(stable) + 1 if stable is not None else len(out), canary)
     if stable is None:
-        stable = {**copy.deepcopy(canary), "name": b.stable}
+        stable = {**copied(canary), "name": b.stable}
         out.insert(out.index(canary), stable)
     share = (pool * canary_weight + 50) // 100
     canary["weight"], stable["weight"] = share, pool - share
@@ -153,7 +152,7 @@ def set_weights(route: Doc, b: Backends, canary_weight: int, drop_unused: bool =
     managed rule; ``drop_unused`` then removes whichever of the pair was left at 0."""
     if not 0 <= canary_weight <= 100:
         raise ValueError(f"canary weight {canary_weight} is outside 0..100")
-    out = copy.deepcopy(route)
+    out = copied(route)
     rules = _rules(out)
     for index in managed_rules(out, b):
         refs = _weighted(rules[index].get("backendRefs") or [], b, canary_weight)
@@ -203,15 +202,15 @@ def set_header_route(route: Doc, b: Backends, header: str, value: str) -> Doc:
         )
         condition = {"type": "Exact", "name": header, "value": value}
         matches = rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]
-        new = {k: copy.deepcopy(v) for k, v in rule.items() if k not in ("name", "matches")}
+        new = copied({k: v for k, v in rule.items() if k not in ("name", "matches")})
         new["name"] = (
             f"{_label(rule, index).replace('[', '-').replace(']', '')}{HEADER_RULE_SUFFIX}"
         )
         new["matches"] = [
-            {**copy.deepcopy(m), "headers": [*copy.deepcopy(m.get("headers") or []), condition]}
+            {**copied(m), "headers": [*map(copied, m.get("headers") or []), condition]}
             for m in matches
         ]
-        new["backendRefs"] = [{**copy.deepcopy(model), "name": b.canary, "weight": 1}]
+        new["backendRefs"] = [{**copied(model), "name": b.canary, "weight": 1}]
         rules.insert(index, new)
         added.append(new["name"])
     annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
@@ -221,7 +220,7 @@ def set_header_route(route: Doc, b: Backends, header: str, value: str) -> Doc:
 
 def remove_header_route(route: Doc) -> Doc:
     """Remove every header rule this controller added; nothing else changes."""
-    out = copy.deepcopy(route)
+    out = copied(route)
     if HEADER_RULES_ANNOTATION not in _annotations(out):
         return out
     ours = _ours(out)

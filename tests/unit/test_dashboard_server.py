@@ -54,11 +54,8 @@ def served() -> Iterator[tuple[Running, FakeRollouts]]:
     """A dashboard for namespace ``shop`` on a free loopback port."""
     fake = FakeRollouts()
     board = Dashboard(cast(RolloutClient, fake), None, "shop", token="s3cret")
-    running = Running(board).start()
-    try:
+    with Running(board) as running:
         yield running, fake
-    finally:
-        running.stop()
 
 
 def call(

@@ -131,11 +131,8 @@ def served() -> Iterator[tuple[Running, FakeRollouts]]:
     fake = FakeRollouts()
     fake.docs[("shop", "inventory")] = released()
     board = Dashboard(cast(RolloutClient, fake), None, "shop", token="s3cret", user="alice")
-    running = Running(board).start()
-    try:
+    with Running(board) as running:
         yield running, fake
-    finally:
-        running.stop()
 
 
 def test_undo_writes_the_clis_patch_by_the_dashboards_user(
