@@ -4,7 +4,10 @@
 that make the world match it (:class:`Decision`); the reconciler calls it once
 per reconcile with what it saw (:class:`Observed`). The modules:
 
-* ``rules``: the rules a rollout follows (start, promote, hold, roll back, pause);
+* ``rules``: the rules a rollout follows (start, commands, pause, drift, the step's clock);
+* ``outcomes``: what a verdict does (advance, hold, give up, roll back);
+* ``turn``: one call's working state and the effects of its transitions;
+* ``after``: after success (the previous version's scale-down, ``rollout undo``);
 * ``mesh_state``: the mesh a status asks for (``desired_mesh``);
 * ``run_spec``: which spec a run follows (``spec_in_force``);
 * ``preflight``: how strict the mTLS preflight is and what blocks a start;

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Literal, Protocol
 
-from rollout.actions import NotifyEvent, ScaleDeployment
+from rollout.actions import ScaleDeployment
+from rollout.engine.turn import Turn
 from rollout.mesh import Target
 from rollout.model import (
     Command,
@@ -40,7 +40,6 @@ from rollout.model import (
     RolloutSpec,
     RolloutStatus,
     Undo,
-    Verdict,
     parse_duration,
 )
 from rollout.model.base import NEVER
@@ -48,26 +47,6 @@ from rollout.model.workloads import DeploymentView, Versions
 
 UNDOING_LOOK_S = 2.0
 """How often an undo waiting for its Deployments looks again (they are not watched)."""
-
-
-class Turn(Protocol):
-    """The engine's working state for one call (``rules._Turn``), as these rules use it."""
-
-    spec: RolloutSpec
-    status: RolloutStatus
-    now: datetime
-
-    def update(self, **changes: object) -> None: ...
-
-    def transition(
-        self,
-        decision: str,
-        message: str,
-        reason: str,
-        notify: NotifyEvent | None = None,
-        kind: Literal["Normal", "Warning"] = "Normal",
-        verdict: Verdict | None = None,
-    ) -> None: ...
 
 
 def retire(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> Previous:

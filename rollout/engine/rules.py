@@ -25,75 +25,25 @@ a new start (another pair of subsets, or a ``restart`` command).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 import strategies
 from rollout.actions import (
-    Effect,
-    NotifyEvent,
     record_event,
 )
-from rollout.actions import notify as notify_effect
 from rollout.engine import after
 from rollout.engine.mesh_state import desired_mesh
+from rollout.engine.outcomes import act_on, advance, roll_back, succeed
 from rollout.engine.run_spec import as_applied
-from rollout.engine.status import conditions, history_entry
+from rollout.engine.status import conditions
+from rollout.engine.turn import Turn
 from rollout.engine.types import Decision, Observed
 from rollout.model import (
     AFTER_SUCCESS_PHASES,
-    MetricVerdict,
     RolloutSpec,
     RolloutStatus,
     Verdict,
-    parse_duration,
 )
-from rollout.model.status import PauseReason, RollbackReason
-
-
-@dataclass
-class _Turn:
-    """One call's working state: the status being built and the effects it caused."""
-
-    spec: RolloutSpec
-    status: RolloutStatus
-    now: datetime
-    effects: list[Effect] = field(default_factory=list)
-
-    def update(self, **changes: object) -> None:
-        self.status = self.status.model_copy(update=changes)
-
-    def transition(
-        self,
-        decision: str,
-        message: str,
-        reason: str,
-        notify: NotifyEvent | None = None,
-        kind: Literal["Normal", "Warning"] = "Normal",
-        verdict: Verdict | None = None,
-    ) -> None:
-        """Record one decision: a history entry, an Event, and maybe a notification."""
-        count = self.status.decisions + 1
-        self.update(decisions=count, message=message)
-        self.update(history=history_entry(self.status, self.now, decision))
-        s = self.status
-        self.effects.append(record_event(s.run, count, reason, message, kind))
-        if notify is not None:
-            tightened = self.spec.on_regression.outlier_detection.wire()
-            self.effects.append(
-                notify_effect(
-                    run=s.run,
-                    decision=count,
-                    event=notify,
-                    message=message,
-                    canary_weight=s.canary_weight,
-                    step_index=s.step_index,
-                    verdict=verdict,
-                    outlier_detection=tightened if s.outlier_tightened else None,
-                )
-            )
-
 
 NOTHING_NEW = Observed()
 
@@ -118,7 +68,7 @@ def decide(
         status = status.model_copy(update={"observed_generation": generation})
     if problem is not None:
         return invalid(status, problem, now, spec=spec)
-    turn = _Turn(spec, status, now)
+    turn = Turn(spec, status, now)
     if refused is not None:
         _hold_refused(turn, verdict, refused, mesh_in_sync)
         turn.update(conditions=conditions(turn.status, now))
@@ -137,7 +87,7 @@ def decide(
         _pause_level(turn)
         if drift and not started:  # the weights on record belong to the previous run
             _drift(turn)
-        _judge(turn, verdict)
+        act_on(turn, verdict)
     elif not started and turn.status.phase not in ("Progressing", "Paused", "Pending"):
         after.follow(turn, observed.versions, mesh_in_sync)
     after.scale_down_carried(turn, observed.versions, mesh_in_sync)
@@ -149,7 +99,7 @@ def decide(
     return Decision(turn.status, (*desired_mesh(spec, turn.status), *scale, *turn.effects))
 
 
-def _hold_refused(turn: _Turn, verdict: Verdict | None, why: str, mesh_in_sync: bool) -> None:
+def _hold_refused(turn: Turn, verdict: Verdict | None, why: str, mesh_in_sync: bool) -> None:
     """The resource's spec is refused mid-run: hold the canary, keep judging it, obey abort."""
     read = turn.status
     cmd = turn.spec.command
@@ -163,10 +113,10 @@ def _hold_refused(turn: _Turn, verdict: Verdict | None, why: str, mesh_in_sync: 
             turn.update(phase="Paused", pause_reason="spec")  # a pause for a person stays
         turn.transition("paused", message, "SpecRefused", "paused", "Warning")
     _clock_step(turn, read, mesh_in_sync)
-    _judge(turn, verdict)
+    act_on(turn, verdict)
 
 
-def _clock_step(turn: _Turn, read: RolloutStatus, mesh_in_sync: bool) -> None:
+def _clock_step(turn: Turn, read: RolloutStatus, mesh_in_sync: bool) -> None:
     """Start the step's clock once the mesh carries the step (time at a step is time at
     its weight).
 
@@ -205,7 +155,7 @@ def invalid(
         stable_subset=status.stable_subset or "stable",
         canary_subset=status.canary_subset or "canary",
     )
-    turn = _Turn(spec or placeholder, status, now)
+    turn = Turn(spec or placeholder, status, now)
     if status.phase != "Failed" or status.message != message:
         turn.update(phase="Failed")
         turn.transition("invalid", message, reason, "failed", "Warning")
@@ -230,7 +180,7 @@ def _is_new_start(spec: RolloutSpec, status: RolloutStatus) -> bool:
     return status.terminal and restart
 
 
-def _start(turn: _Turn, canary_ready: bool, warning: str | None = None) -> None:
+def _start(turn: Turn, canary_ready: bool, warning: str | None = None) -> None:
     """Begin a run at stage 0, or wait (Pending) until the canary workload is ready."""
     spec, previous = turn.spec, turn.status
     if _is_new_start(spec, previous):
@@ -279,7 +229,7 @@ def _start(turn: _Turn, canary_ready: bool, warning: str | None = None) -> None:
         )
 
 
-def _recover(turn: _Turn, canary_ready: bool) -> None:
+def _recover(turn: Turn, canary_ready: bool) -> None:
     """The input is valid again: carry on where the rollout was, with the step clock reset."""
     if turn.status.step_index is None:
         _start(turn, canary_ready)
@@ -291,7 +241,7 @@ def _recover(turn: _Turn, canary_ready: bool) -> None:
     turn.transition("recovered", "the input is valid again; continuing", "InputValid", "resumed")
 
 
-def _command(turn: _Turn) -> bool:
+def _command(turn: Turn) -> bool:
     """Carry out a new CLI command, once per id. True when it changed the rollout."""
     cmd, s = turn.spec.command, turn.status
     if cmd is None or cmd.id == s.handled_command_id:
@@ -303,11 +253,11 @@ def _command(turn: _Turn) -> bool:
     if s.phase == "Pending" and cmd.name != "abort":
         return False  # nothing to promote or resume before the first step
     if cmd.name == "abort":
-        _roll_back(turn, "aborted", "aborted by a user", None)
+        roll_back(turn, "aborted", "aborted by a user", None)
     elif cmd.name == "promoteFull":
-        _succeed(turn, "promoted to 100% by a user")
+        succeed(turn, "promoted to 100% by a user")
     elif cmd.name == "promote":
-        _advance(turn, None, by_user=True)
+        advance(turn, None, by_user=True)
     elif cmd.name == "resume" and s.phase == "Paused":
         _resume(turn, "resumed by a user")
     else:
@@ -315,7 +265,7 @@ def _command(turn: _Turn) -> bool:
     return True
 
 
-def _pause_level(turn: _Turn) -> None:
+def _pause_level(turn: Turn) -> None:
     """Follow ``spec.paused``: pause now, or leave a pause the user asked for."""
     s = turn.status
     if turn.spec.paused and s.phase == "Progressing":
@@ -325,7 +275,7 @@ def _pause_level(turn: _Turn) -> None:
         _resume(turn, "resumed by a user")
 
 
-def _drift(turn: _Turn) -> None:
+def _drift(turn: Turn) -> None:
     """Weights edited by hand: put ours back (and say so), or pause and keep hands off."""
     s = turn.status
     if s.pause_reason == "drift":
@@ -339,7 +289,7 @@ def _drift(turn: _Turn) -> None:
         turn.transition("drift reverted", message, "DriftReverted", None, "Warning")
 
 
-def _resume(turn: _Turn, message: str) -> None:
+def _resume(turn: Turn, message: str) -> None:
     stage = turn.status.stage
     assert stage is not None  # only started rollouts are paused
     turn.update(
@@ -351,128 +301,3 @@ def _resume(turn: _Turn, message: str) -> None:
     )
     if turn.status.phase == "Progressing":
         turn.transition("resumed", message, "Resumed", "resumed")
-
-
-def _judge(turn: _Turn, verdict: Verdict | None) -> None:
-    """Act on a fresh verdict: roll back, hold, give up on missing data, or promote."""
-    s = turn.status
-    if verdict is None or not _fresh(verdict, s):
-        return
-    evidence = verdict.evidence if verdict.evidence is not None else s.evidence
-    turn.update(last_verdict=verdict.model_copy(update={"evidence": None}), evidence=evidence)
-    if verdict.outcome == "fail":
-        if s.pause_reason != "regression":
-            _regression(turn, verdict)
-        return
-    if s.phase != "Progressing" or s.step_started_at is None:
-        return  # a pass or a silence says nothing of a step whose weight is not set yet
-    if verdict.outcome == "inconclusive":
-        # Too few requests is expected early in a step; only silence, or a step that
-        # has had its time and still proves nothing, counts against the limit.
-        stage, started = s.stage, s.step_started_at
-        assert stage is not None
-        assert started is not None
-        overdue = turn.now - started >= parse_duration(stage.duration)
-        if verdict.no_data or overdue:
-            count = s.inconclusive_count + 1
-            turn.update(inconclusive_count=count)
-            if count > turn.spec.analysis.inconclusive_limit:
-                _give_up(turn, verdict, count)
-        return
-    turn.update(inconclusive_count=0)
-    _advance(turn, verdict, by_user=False)
-
-
-def _fresh(verdict: Verdict, s: RolloutStatus) -> bool:
-    """A verdict counts once, and only if it was made during the current step."""
-    if s.step_started_at is not None and verdict.at < s.step_started_at:
-        return False
-    return s.last_verdict is None or verdict.at > s.last_verdict.at
-
-
-def _advance(turn: _Turn, verdict: Verdict | None, by_user: bool) -> None:
-    s, stage = turn.status, turn.status.stage
-    assert stage is not None
-    assert s.step_index is not None
-    assert s.step_started_at is not None
-    if not by_user:
-        assert verdict is not None
-        if turn.now - s.step_started_at < parse_duration(stage.duration):
-            return
-        if verdict.canary_requests < stage.min_requests:
-            return
-    if s.step_index + 1 == len(s.plan):
-        _succeed(turn, "promoted by a user" if by_user else "the last step passed")
-        return
-    nxt = s.plan[s.step_index + 1]
-    paused = turn.spec.paused and by_user
-    turn.update(
-        step_index=s.step_index + 1,
-        canary_weight=nxt.weight,
-        step_started_at=None,
-        inconclusive_count=0,
-        phase="Paused" if paused else "Progressing",
-        pause_reason="user" if paused else None,
-    )
-    why = "promoted by a user" if by_user else "the step passed its analysis"
-    message = f"step {s.step_index + 1}/{len(s.plan) - 1}: canary at {nxt.weight}% ({why})"
-    turn.transition("promoted", message, "StepPromoted", "step-promoted", verdict=verdict)
-
-
-def _succeed(turn: _Turn, why: str) -> None:
-    turn.update(
-        phase="Succeeded",
-        canary_weight=100,
-        step_index=len(turn.status.plan) - 1,
-        finished_at=turn.now,
-        pause_reason=None,
-        previous=after.retire(turn.spec, turn.status, turn.now),
-    )
-    message = f"{turn.spec.canary_subset} serves 100% and is the new stable ({why})"
-    turn.transition("succeeded", message, "Succeeded", "succeeded")
-
-
-def _regression(turn: _Turn, verdict: Verdict) -> None:
-    failing = ", ".join(_describe(m) for m in verdict.failing()) or verdict.reason or "failed"
-    turn.update(outlier_tightened=True)
-    if turn.spec.on_regression.rollback:
-        _roll_back(turn, "regression", f"regression: {failing}", verdict)
-    else:
-        _pause(turn, "regression", f"regression: {failing}; paused for a person", verdict)
-    turn.effects.append(
-        record_event(
-            turn.status.run,
-            turn.status.decisions,
-            "OutlierDetectionTightened",
-            f"outlier detection of subset {turn.spec.canary_subset} tightened",
-            "Warning",
-        )
-    )
-
-
-def _describe(metric: MetricVerdict) -> str:
-    return metric.describe()
-
-
-def _give_up(turn: _Turn, verdict: Verdict, count: int) -> None:
-    message = f"{count} evaluations in a row without a verdict ({verdict.reason or 'no data'})"
-    if turn.spec.analysis.on_inconclusive == "rollback":
-        _roll_back(turn, "inconclusive", message, verdict)
-    else:
-        _pause(turn, "inconclusive", message, verdict)
-
-
-def _pause(turn: _Turn, reason: PauseReason, message: str, verdict: Verdict) -> None:
-    turn.update(phase="Paused", pause_reason=reason)
-    turn.transition("paused", message, "Paused", "paused", "Warning", verdict)
-
-
-def _roll_back(turn: _Turn, reason: RollbackReason, message: str, verdict: Verdict | None) -> None:
-    turn.update(
-        phase="RolledBack",
-        rollback_reason=reason,
-        canary_weight=0,
-        finished_at=turn.now,
-        pause_reason=None,
-    )
-    turn.transition("rolled back", message, "RolledBack", "rolled-back", "Warning", verdict)

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rollout.kube import LeaderElector, LeaseTiming, MeshDocs, NotLeader, RoutingClient
+import pytest
+
+from rollout.kube import Conflict, LeaderElector, LeaseTiming, MeshDocs, NotLeader, RoutingClient
 from rollout.kube.resources import LEASES, destination_rules, virtual_services
 from rollout.mesh import Target, set_weights
 from tests.integration.conftest import Cluster
@@ -200,3 +202,26 @@ def test_a_409_storm_delays_but_does_not_lose_a_change(cluster: Cluster) -> None
         assert weights(docs.virtual_service) == [("v1", 100 - weight), ("v2", weight)]
     refused = [e for e in cluster.writes(user="stormy") if e.code == 409]
     assert refused, "the storm did happen"
+
+
+def test_faults_can_be_aimed_at_one_resource_type(cluster: Cluster) -> None:
+    """``resources`` limits the emulator's faults to those types: every VirtualService
+    write refused, the DestinationRule beside it written as usual."""
+    api = cluster.emulator
+    kube = cluster.kube("aimed")
+    mesh = RoutingClient(kube)
+    ns = cluster.namespace
+    vs_type, dr_type = virtual_services(mesh.version), destination_rules(mesh.version)
+    kube.create(vs_type, ns, in_namespace(seed_vs(), ns))
+    dr = kube.create(dr_type, ns, in_namespace(destination_rule(), ns))
+    api.faults.set(conflict_rate=1.0, users=["aimed"], resources=["virtualservices"])
+    try:
+        vs = kube.get(vs_type, ns, "inventory-route")
+        with pytest.raises(Conflict):
+            kube.replace(vs_type, ns, "inventory-route", vs)
+        kube.replace(dr_type, ns, "inventory-dr", dr)
+    finally:
+        api.faults.clear()
+    codes = [(e.resource.split(".")[0], e.code) for e in cluster.writes(user="aimed")]
+    assert ("virtualservices", 409) in codes
+    assert ("destinationrules", 200) in codes
