@@ -22,6 +22,7 @@ from rollout.analysis.sequential import sequential_judge
 from rollout.analysis.threshold import judge as threshold_judge
 from rollout.analysis.verdicts import Step
 from rollout.model import Analysis, Evidence, Stage, Verdict
+from tests.unit.test_sequential import add
 
 T0 = datetime(2026, 11, 26, tzinfo=UTC)
 ISTIO = (0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, math.inf)
@@ -58,14 +59,6 @@ def requests(n: int, latency: Latency, rng: np.random.Generator | None = None) -
         requests=float(n),
         buckets=tuple((le, float(c)) for le, c in zip(ISTIO, cumulative, strict=True)),
     )
-
-
-def add(a: Counts, b: Counts) -> Counts:
-    """Cumulative counts since the step started, as Prometheus answers them."""
-    if not a.buckets:
-        return b
-    buckets = tuple((le, x + y) for (le, x), (_, y) in zip(a.buckets, b.buckets, strict=True))
-    return Counts(requests=a.requests + b.requests, errors=a.errors + b.errors, buckets=buckets)
 
 
 def run(
