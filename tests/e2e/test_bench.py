@@ -26,6 +26,6 @@ def test_reaction_benchmark_quick(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "time to rollback" in result.stdout
     report = json.loads(out.read_text())
-    assert report["runs"] == 2
-    assert len(report["reaction_s"]["all"]) == 2
+    assert report["runs"] == 3
+    assert len(report["reaction_s"]["all"]) == 3
     assert report["reaction_s"]["median"] <= 10

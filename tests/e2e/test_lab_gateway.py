@@ -29,10 +29,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     mesh.down()
 
 
-def wait(condition: Any, timeout: float = 120, what: str = "condition") -> None:
+def wait(
+    condition: Any, timeout: float = 120, what: str = "condition", lab: LocalStack | None = None
+) -> None:
+    """Wait for ``condition``; a timeout says where the rollout was (``lab``'s status)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() >= deadline:
+            status = lab.status() if lab is not None else {}
+            seen = {k: status.get(k) for k in ("phase", "canaryWeight", "stepStartedAt")}
+            verdict = status.get("lastVerdict") or {}
+            raise AssertionError(
+                f"timed out waiting for {what}: {seen}, last verdict at {verdict.get('at')}: "
+                f"{verdict.get('outcome')} ({verdict.get('reason')})"
+            )
         time.sleep(0.1)
 
 
@@ -66,7 +76,7 @@ def test_a_healthy_v2_is_promoted_on_the_httproute(lab: LocalStack) -> None:
         "canaryService": "inventory-v2",
         "reporter": "destination",
     }
-    wait(lambda: phase(lab) == "Succeeded", 480, "success")  # the gate's evidence, under load
+    wait(lambda: phase(lab) == "Succeeded", 480, "success", lab)  # the gate's evidence, under load
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=10, what="v2 alone in Envoy")
     after = lab.api.get(*ROUTE)
     assert after["spec"]["rules"][0] == before["spec"]["rules"][0]
