@@ -99,6 +99,7 @@ class Controller:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.backoff = Backoff()  # reconciles
         self.evaluation_backoff = Backoff()
+        self.delivery_backoff = Backoff()  # Events the API refused
         self._generations: dict[Key, Any] = {}
         # When each rollout's next evaluation is due. Kept apart from ``known``, which the
         # worker replaces at every reconcile while the tick runs on another thread.
@@ -403,6 +404,10 @@ class Controller:
         look = next_look(status, self.clock())
         if look is not None:  # a scale-down coming due, an undo waiting for its pods
             self.queue.put(key, after_s=look)
+        if result.undelivered:  # nothing else may come soon (a finished rollout): retry it
+            self.queue.put(key, after_s=self.delivery_backoff.failed(key))
+        else:
+            self.delivery_backoff.succeeded(key)
         self.metrics.canary_weight.labels(*key).set(status.canary_weight)
         self._count(old, known)
 

@@ -97,6 +97,8 @@ class Result:
     verdict: Verdict | None = None  # the judge's, when this reconcile brought an evaluation
     evaluation_failure: str | None = None  # the judge raised (type and place, no text)
     wrote_gateway: bool = False  # an HTTPRoute or host rule written (no watch on them)
+    # An Event the API refused stays in the outbox: nothing else may come to retry it.
+    undelivered: bool = False
 
 
 class Reconciler:
@@ -122,7 +124,7 @@ class Reconciler:
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
         self.gateways = gateways  # the Gateway API's documents, for specs with httpRoute
-        self._wrote_gateway = False
+        self._wrote_gateway = self._undelivered = False
         self.parsed, self.checks = ParsedRollouts(), RoutingChecks()
 
     def reconcile(
@@ -186,9 +188,12 @@ class Reconciler:
         # apply, write
         if spec is not None:  # an undo decided now applies to its own pair at once
             target = target_in_force(spec, decision.status, namespace)
-        self._wrote_gateway = False
+        self._wrote_gateway = self._undelivered = False
         new_status = self._commit(obj, status, decision, located, target, seen.versions)
-        return Result(spec, new_status, located, seen.verdict, judge_failure, self._wrote_gateway)
+        return Result(
+            spec, new_status, located, seen.verdict, judge_failure, self._wrote_gateway,
+            self._undelivered,
+        )  # fmt: skip
 
     def _observe(
         self,
@@ -376,6 +381,7 @@ class Reconciler:
                 elif not self.notifier.notify(obj, effect):
                     continue  # queued: it stays in the outbox until delivered
             except KubeError:
+                self._undelivered = True
                 continue
             sent.add(effect.id)
         return sent

@@ -69,10 +69,23 @@ class LeaderElector:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = float("-inf")
         self.stopping = threading.Event()
+        # How often is_leader() said no, and the count at the last round's look: a
+        # refusal while leading means a lapse (a renewal came late) dropped some work.
+        self._refusals = self._refusals_seen = 0
 
     # -- the fence -------------------------------------------------------------
     def is_leader(self) -> bool:
-        return self._monotonic() < self._valid_until
+        leads = self._monotonic() < self._valid_until
+        if not leads:
+            self._refusals += 1  # not atomic, but any lost increment still shows a change
+        return leads
+
+    def refused_since_last_look(self) -> bool:
+        """Whether :meth:`is_leader` said no since this was last asked (the elector's
+        thread asks it once a round)."""
+        count = self._refusals
+        refused, self._refusals_seen = count != self._refusals_seen, count
+        return refused
 
     def owns(self, key: tuple[str, str]) -> bool:
         """One lease for everything: the leader owns every rollout."""
@@ -174,17 +187,32 @@ class LeaderElector:
         """Acquire, renew every ``retry_period``, call back on gaining and losing; until stopped."""
         leading = False
         while not self.stopping.is_set():
-            self.try_acquire_or_renew()
-            if self.is_leader() and not leading:
-                leading = True
-                on_started()
-            elif not self.is_leader() and leading:
-                leading = False
-                on_stopped()
+            leading = self.round(leading, on_started, on_stopped)
             self.stopping.wait(self.timing.retry_period)
         if leading:
             self.release()
             on_stopped()
+
+    def round(
+        self, leading: bool, on_started: Callable[[], None], on_stopped: Callable[[], None]
+    ) -> bool:
+        """One attempt to acquire or renew, and the callbacks it calls for; whether this
+        replica leads afterwards.
+
+        A lapse counts as a loss even when this round renews: a renewal that came late
+        (a starved process, a slow API) let the fence refuse writes, and the controller
+        dropped that work. ``on_stopped`` then ``on_started`` has it queue everything
+        again (the level-triggered answer), instead of waiting for the next resync.
+        """
+        self.try_acquire_or_renew()
+        refused = self.refused_since_last_look()
+        if leading and (refused or not self.is_leader()):
+            leading = False
+            on_stopped()
+        if self.is_leader() and not leading:
+            leading = True
+            on_started()
+        return leading
 
     def start(self, **callbacks: Callable[[], None]) -> threading.Thread:
         thread = threading.Thread(target=self.run, kwargs=callbacks, name="leader", daemon=True)

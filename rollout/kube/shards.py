@@ -55,6 +55,7 @@ class ShardLeases:
         shards: int,
         timing: LeaseTiming | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if shards < 1:
             raise ValueError("shards must be at least 1")
@@ -62,7 +63,7 @@ class ShardLeases:
         self.timing = timing or LeaseTiming()
         self._wall = wall
         self.electors = [
-            LeaderElector(kube, namespace, f"{name}-shard-{i}", identity, self.timing)
+            LeaderElector(kube, namespace, f"{name}-shard-{i}", identity, self.timing, monotonic)
             for i in range(shards)
         ]
         self.members = 1
@@ -161,20 +162,31 @@ class ShardLeases:
                 elector.observe()
 
     def run(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
-        """Rounds every retry period; ``on_started`` whenever a shard is gained (the
-        controller queues everything; it acts only on what it owns), ``on_stopped``
-        when none is held any more."""
-        before: set[int] = set()
+        """Rounds every retry period, with their callbacks (:meth:`step`); until stopped."""
+        held: set[int] = set()
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.round()
-            now = set(self.held())
-            if now - before:
-                on_started()
-            elif before and not now:
-                on_stopped()
-            before = now
+            held = self.step(held, on_started, on_stopped)
             self.stopping.wait(max(0.0, self.timing.retry_period - (time.monotonic() - started)))
+
+    def step(
+        self, before: set[int], on_started: Callable[[], None], on_stopped: Callable[[], None]
+    ) -> set[int]:
+        """One round; ``on_started`` when a shard is gained (the controller queues
+        everything; it acts only on what it owns), ``on_stopped`` when none is held any
+        more. The shards held afterwards.
+
+        A shard whose fence refused work since the last round (a renewal came late) is
+        gained again even when this round renews it: that work was dropped, and
+        ``on_started`` queues it again."""
+        self.round()
+        now = set(self.held())
+        refused = {i for i, e in enumerate(self.electors) if e.refused_since_last_look()}
+        if (now - before) or (now & before & refused):
+            on_started()
+        elif before and not now:
+            on_stopped()
+        return now
 
 
 def _at(text: str) -> float:

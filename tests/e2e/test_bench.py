@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reaction_benchmark_quick(tmp_path: Path) -> None:
-    """Two runs on the local mesh: the median rollback is within the 10 s goal."""
+    """Three runs on the local mesh: the median rollback is within the 10 s goal."""
     need_prometheus()
     out = tmp_path / "reaction.json"
     result = subprocess.run(

@@ -125,6 +125,42 @@ def test_a_leader_that_cannot_renew_stops_before_anyone_else_starts(cluster: Clu
         b.stop()
 
 
+def test_a_late_renewal_that_refused_work_is_a_loss_and_a_gain(cluster: Cluster) -> None:
+    """A round that comes after the renew deadline (a starved process) renews the lease;
+    if the fence refused a write in between, that work was dropped: the elector says it
+    stopped and started leading, so the controller queues everything again."""
+    clock = [100.0]
+    e = LeaderElector(
+        cluster.kube("a"), cluster.namespace, "late", "a", FAST, monotonic=lambda: clock[0]
+    )
+    calls: list[str] = []
+
+    def started() -> None:
+        calls.append("started")
+
+    def stopped() -> None:
+        calls.append("stopped")
+
+    leading = e.round(False, started, stopped)
+    assert (leading, calls) == (True, ["started"])
+    clock[0] += FAST.retry_period  # on time: renewed, nothing to say
+    leading = e.round(leading, started, stopped)
+    assert (leading, calls) == (True, ["started"])
+    clock[0] += FAST.renew_deadline + 0.5  # late, but nobody was refused meanwhile
+    leading = e.round(leading, started, stopped)
+    assert (leading, calls) == (True, ["started"])
+    clock[0] += FAST.renew_deadline + 0.5  # late, and a write was refused
+    with pytest.raises(NotLeader):
+        e.fence()
+    leading = e.round(leading, started, stopped)
+    assert leading
+    assert e.is_leader()
+    assert calls == ["started", "stopped", "started"]
+    clock[0] += FAST.retry_period
+    leading = e.round(leading, started, stopped)
+    assert (leading, calls) == (True, ["started", "stopped", "started"])
+
+
 def test_graceful_release_hands_over_at_once(cluster: Cluster) -> None:
     """A replica that stops cleanly releases the lease; the other need not wait it out."""
     a = Replica(cluster, "replica-a")

@@ -69,3 +69,35 @@ def test_the_fence_follows_the_rollout_s_shard(cluster: Cluster) -> None:
         a.fence()
     with pytest.raises(NotLeader):
         a.fence()
+
+
+def test_a_lapsed_shard_is_gained_again_even_when_the_next_round_renews_it(
+    cluster: Cluster,
+) -> None:
+    """A round that comes late (a starved process) finds its shards' fences lapsed; the
+    work they refused meanwhile was dropped, so renewing them counts as gaining them: the
+    controller is told to queue everything again."""
+    clock = [100.0]
+    replica = ShardLeases(
+        cluster.kube("a"), cluster.namespace, "ctl", "a", 3, FAST, monotonic=lambda: clock[0]
+    )
+    calls: list[str] = []
+
+    def started() -> None:
+        calls.append("started")
+
+    def stopped() -> None:
+        calls.append("stopped")
+
+    held = replica.step(set(), started, stopped)
+    assert held == {0, 1, 2}
+    assert calls == ["started"]
+    clock[0] += FAST.retry_period  # on time: renewed, nothing to say
+    held = replica.step(held, started, stopped)
+    assert calls == ["started"]
+    clock[0] += FAST.renew_deadline + 0.5  # late: the fence refused writes in between
+    with pytest.raises(NotLeader), replica.acting_on(("team", "inventory")):
+        replica.fence()
+    held = replica.step(held, started, stopped)
+    assert held == {0, 1, 2}
+    assert calls == ["started", "started"]

@@ -21,6 +21,7 @@ from rollout.controller.fakes import (
 from rollout.controller.loop import Controller
 from rollout.controller.reconcile import Reconciler
 from rollout.controller.settings import Settings
+from rollout.kube import Unavailable as ApiUnavailable
 from rollout.model import parse_status
 from tests.unit.istio import destination_rule, seed_vs
 
@@ -160,3 +161,28 @@ def test_a_source_that_raises_leaves_every_rollout_waiting_not_the_tick_dead() -
     assert status.last_verdict is not None
     assert (status.last_verdict.outcome, status.last_verdict.no_data) == ("inconclusive", True)
     assert w.controller.metrics.rollout_failures.labels("observe", "ValueError")._value.get() == 1
+
+
+def test_an_event_the_api_refused_is_retried_by_the_loop_itself() -> None:
+    """The API refuses the start's Event (a 503): it stays in the outbox, and the loop
+    tries again on its own, with backoff: a finished rollout has no evaluation or watch
+    event coming to bring it back (only the 30 s resync did)."""
+    w = World()
+    events = w.reconciler.events
+    assert isinstance(events, FakeEvents)
+    refusals = [ApiUnavailable("events: 503", status=503)]
+    record = events.record
+
+    def flaky(*args: Any, **kwargs: Any) -> bool:
+        if refusals:
+            raise refusals.pop()
+        return record(*args, **kwargs)
+
+    events.record = flaky  # type: ignore[method-assign]
+    w.controller.queue.put(("shop", "inventory"))
+    w.drain()
+    assert [e.kind for e in w.status().outbox] == ["event"]
+    assert len(w.controller.queue) == 1  # put back, not ready yet (backoff)
+    assert w.controller.work_once(timeout=2.0)
+    assert w.status().outbox == []
+    assert len(events.recorded) == 1
