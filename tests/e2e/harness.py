@@ -166,9 +166,17 @@ class Stack:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"timed out waiting for {what}; status: "
-                    f"{json.dumps(self.status(), default=str)[:2000]}"
+                    f"{json.dumps(self.status(), default=str)[:2000]}\n{self.log_tails()}"
                 )
             time.sleep(0.1)
+
+    def log_tails(self, lines: int = 12) -> str:
+        """The last lines of each controller's log (what a timeout cannot say otherwise)."""
+        tails = []
+        for log in sorted(self.workdir.glob("controller-*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {log.name}, last {len(text)} lines:\n" + "\n".join(text))
+        return "\n".join(tails)
 
     def phase(self, name: str = "inventory") -> str | None:
         try:
