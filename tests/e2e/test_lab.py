@@ -164,6 +164,9 @@ def test_interrupted_demo_leaves_no_process(tmp_path: Path) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Ctrl-C as a terminal sends it: a suite started in the background (`make test &`
+        # from a script) hands its children SIGINT ignored, and the demo would run on.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     pids_files: list[Path] = []
@@ -173,7 +176,11 @@ def test_interrupted_demo_leaves_no_process(tmp_path: Path) -> None:
         time.sleep(0.2)
     time.sleep(8)
     demo.send_signal(signal.SIGINT)
-    demo.wait(timeout=60)
+    try:
+        demo.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        demo.kill()  # not left running beside the next tests
+        raise
     pids = json.loads(pids_files[0].read_text())
     assert len(pids) >= 8  # six backends, Envoy, Prometheus (and the controller)
     assert not [name for name, pid in pids.items() if _alive(pid)]
