@@ -27,6 +27,14 @@ MAX_ESTIMATE_S = 7 * 24 * 3600.0
 SLOW_SHARE = 0.01  # "P99 under a bound" = at most 1% of requests above it
 
 
+def needed_for_worse(name: str, floored: bool) -> tuple[str, ...]:
+    """The tests that must all say "worse" for test ``name`` to count as worse: when the
+    noise floor sets the bound (``floored``), slow requests count only with the canary's
+    P99 above the floor too. The one statement of the rule, for the verdict
+    (``rollout.analysis.sequential``) and for the time estimate here."""
+    return (name, "latencyFloor") if floored and name == "latency" else (name,)
+
+
 @dataclass(frozen=True)
 class Reading:
     """The step's (deflated) counts and the latency bounds the tests use."""
@@ -179,7 +187,7 @@ def seconds_to_decide(
     # both tests must get there.
     to_fail = math.inf
     for name in fail_at:
-        tests = (name, "latencyFloor") if reading.floored and name == "latency" else (name,)
+        tests = needed_for_worse(name, reading.floored)
         if all(e_value(current[t][0]) > 1 for t in tests):
             to_fail = min(
                 to_fail,

@@ -43,7 +43,13 @@ import math
 import numpy as np
 
 from rollout.analysis.evalues import GRID, Pair, e_value, rate_log_lr, ratio_log_lr
-from rollout.analysis.explain import SLOW_SHARE, Reading, rows, seconds_to_decide
+from rollout.analysis.explain import (
+    SLOW_SHARE,
+    Reading,
+    needed_for_worse,
+    rows,
+    seconds_to_decide,
+)
 from rollout.analysis.observations import (
     Buckets,
     Counts,
@@ -230,12 +236,13 @@ def _verdict(
 ) -> Verdict:
     alpha, stage = step.analysis.alpha, step.stage
     fail_at = {name: 1 / (alpha * share) for name, share in ALPHA_SHARE.items()}
-    worse = {name: e_value(pair[0]) for name, pair in total.items()}
-    if reading.floored:
-        # The noise floor, not stable's P99, sets the bound, and stable has next to nothing
-        # above it: the canary is slower than stable only when its own P99 is above the
-        # floor too (min of two e-processes: valid for the union of their nulls).
-        worse["latency"] = min(worse["latency"], worse["latencyFloor"])
+    # When the noise floor, not stable's P99, sets the bound, stable has next to nothing
+    # above it: the canary is slower only when its own P99 is above the floor too (the
+    # min of two e-processes is valid for the union of their nulls).
+    worse = {
+        name: min(e_value(total[t][0]) for t in needed_for_worse(name, reading.floored))
+        for name in total
+    }
     fine = {name: e_value(pair[1]) for name, pair in total.items()}
     full = stage.weight >= 100
     # Two routes per metric below 100% (the SLOs alone at 100%): their mean is an e-value.

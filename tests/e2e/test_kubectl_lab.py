@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -19,6 +18,7 @@ import yaml
 from meshlab.seed import NS, SERVICE
 from meshlab.stack import QUICK, LocalStack
 from tests.conftest import need_prometheus
+from tests.e2e.waiting import wait
 from tests.kubectl import Kubectl, kubectl_binary
 
 GITOPS = ("--server-side", "--field-manager=argocd-controller")
@@ -35,13 +35,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture
 def kubectl(lab: LocalStack, tmp_path: Path) -> Kubectl:
     return Kubectl(kubectl_binary(), lab.kubeconfig, tmp_path / "cache")
-
-
-def wait(condition: Any, timeout: float = 90, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def weights(lab: LocalStack) -> dict[str, int]:
@@ -129,4 +122,4 @@ def test_gitops_reapply_mid_rollout(lab: LocalStack, kubectl: Kubectl, tmp_path:
     time.sleep(2)
     assert weights(lab) == {"v2": 100}, "paused on drift: git's weights are left alone"
     assert lab.cli("abort", "inventory").returncode == 0
-    wait(lambda: lab.status().get("phase") == "RolledBack", timeout=30, what="abort")
+    wait(lambda: lab.status().get("phase") == "RolledBack", timeout=30, what="abort", lab=lab)

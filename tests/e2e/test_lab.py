@@ -18,6 +18,7 @@ from bench.reaction import one_run
 from meshlab.seed import NS
 from meshlab.stack import QUICK, LocalStack
 from tests.conftest import need_prometheus
+from tests.e2e.waiting import wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,18 +39,11 @@ def phase(lab: LocalStack) -> str:
     return str(lab.status().get("phase"))
 
 
-def wait(condition: object, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_healthy_promotion_through_envoy(lab: LocalStack) -> None:
     """v2 goes all the way; Envoy's live config ends with v2 alone; clients saw no error."""
     before = sum(n for (_, s), n in lab.seen().items() if s != 200)
     assert cli(lab, "start", "inventory", "v2", *QUICK).returncode == 0
-    wait(lambda: phase(lab) == "Succeeded", timeout=420)  # the gate's evidence, under load
+    wait(lambda: phase(lab) == "Succeeded", timeout=420, lab=lab)  # the gate's evidence, under load
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=5)
     assert sum(n for (_, s), n in lab.seen().items() if s != 200) == before
     assert lab.seen()[("v2", 200)] > 100
@@ -78,7 +72,7 @@ def test_latency_regression_rolled_back(lab: LocalStack) -> None:
     before = run_number(lab)
     lab.fault("v3", error_rate=0.0, latency_ms=600)
     assert cli(lab, "start", "inventory", "v3", *QUICK).returncode == 0
-    wait(lambda: run_number(lab) > before and phase(lab) == "RolledBack", timeout=60)
+    wait(lambda: run_number(lab) > before and phase(lab) == "RolledBack", timeout=60, lab=lab)
     lab.fault("v3", error_rate=0.0, latency_ms=20)
     wait(lambda: lab.envoy_weights().get("v3", 0) == 0, timeout=5)
     message = lab.status()["message"]  # the share above stable's P99 bucket, or the P99 SLO
@@ -101,12 +95,12 @@ def test_tightened_outlier_detection_ejects_failing_hosts(lab: LocalStack) -> No
     )
     wait(lambda: lab.envoy_weights().get("v3", 0) >= 5)
     lab.fault("v3", error_rate=0.5)
-    wait(lambda: phase(lab) == "Paused", timeout=60)
+    wait(lambda: phase(lab) == "Paused", timeout=60, lab=lab)
     stat = "cluster.inventory-service|shop|v3.outlier_detection.ejections_enforced_total"
     wait(lambda: lab.envoy_stat(stat) > 0, timeout=30)
     lab.fault("v3", error_rate=0.0)
     assert cli(lab, "abort", "inventory").returncode == 0
-    wait(lambda: phase(lab) == "RolledBack", timeout=30)
+    wait(lambda: phase(lab) == "RolledBack", timeout=30, lab=lab)
 
 
 def _alive(pid: int) -> bool:

@@ -7,7 +7,6 @@ with outlier detection tightened on its Service's host, the other rule untouched
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from meshlab.seed import NS
 from meshlab.stack import QUICK, LocalStack
 from tests.conftest import need_prometheus
+from tests.e2e.waiting import wait
 
 ROUTE = ("gateway.networking.k8s.io", "v1", "httproutes", NS, "inventory-route")
 
@@ -27,23 +27,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     mesh = LocalStack(tmp_path_factory.mktemp("lab-gateway"), rps=100, traffic_api="httproute")
     yield mesh.up()
     mesh.down()
-
-
-def wait(
-    condition: Any, timeout: float = 120, what: str = "condition", lab: LocalStack | None = None
-) -> None:
-    """Wait for ``condition``; a timeout says where the rollout was (``lab``'s status)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            status = lab.status() if lab is not None else {}
-            seen = {k: status.get(k) for k in ("phase", "canaryWeight", "stepStartedAt")}
-            verdict = status.get("lastVerdict") or {}
-            raise AssertionError(
-                f"timed out waiting for {what}: {seen}, last verdict at {verdict.get('at')}: "
-                f"{verdict.get('outcome')} ({verdict.get('reason')})"
-            )
-        time.sleep(0.1)
 
 
 def phase(lab: LocalStack) -> str:
@@ -76,7 +59,9 @@ def test_a_healthy_v2_is_promoted_on_the_httproute(lab: LocalStack) -> None:
         "canaryService": "inventory-v2",
         "reporter": "destination",
     }
-    wait(lambda: phase(lab) == "Succeeded", 480, "success", lab)  # the gate's evidence, under load
+    wait(
+        lambda: phase(lab) == "Succeeded", 480, "success", lab=lab
+    )  # the gate's evidence, under load
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=10, what="v2 alone in Envoy")
     after = lab.api.get(*ROUTE)
     assert after["spec"]["rules"][0] == before["spec"]["rules"][0]
@@ -92,7 +77,7 @@ def test_a_failing_v3_is_rolled_back_and_its_service_tightened(lab: LocalStack) 
     assert lab.cli("start", "inventory", "v3", *QUICK).returncode == 0
     wait(lambda: lab.envoy_weights().get("v3", 0) >= 25, what="v3 at 25%")
     lab.fault("v3", error_rate=0.3)
-    wait(lambda: phase(lab) == "RolledBack", timeout=60, what="rollback")
+    wait(lambda: phase(lab) == "RolledBack", timeout=60, what="rollback", lab=lab)
     wait(lambda: lab.envoy_weights() == {"v2": 100}, timeout=10, what="v2 alone in Envoy")
     assert "5xx ratio" in lab.status()["message"]
     wait(lambda: outlier(lab, "inventory-v3|shop|v3") is not None, 10, "outliers in Envoy")

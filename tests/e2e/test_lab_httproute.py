@@ -23,6 +23,7 @@ from rollout.mesh.hostrule import tighten_host
 from rollout.mesh.httproute import Backends, set_header_route, set_weights
 from rollout.model import OnRegression
 from tests.conftest import need_prometheus
+from tests.e2e.waiting import wait
 
 B = Backends("inventory-v1", "inventory-v2", namespace=NS)
 ROUTE = ("gateway.networking.k8s.io", "v1", "httproutes")
@@ -39,13 +40,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     ).up()
     yield mesh
     mesh.down()
-
-
-def wait(condition: Any, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def ask(lab: LocalStack, headers: dict[str, str]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ import pytest
 from meshlab.seed import PUBLIC_HOST, seed_ingress
 from meshlab.stack import QUICK, LocalStack
 from tests.conftest import need_prometheus
+from tests.e2e.waiting import wait
 
 PUBLIC = "inventory-public"
 
@@ -27,13 +27,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     seed_ingress(mesh.api)
     yield mesh
     mesh.down()
-
-
-def wait(condition: object, timeout: float = 90, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def ask(lab: LocalStack, path: str = "/", host: str = PUBLIC_HOST) -> str:
@@ -73,7 +66,7 @@ def test_public_requests_follow_the_rollout_in_envoy(lab: LocalStack) -> None:
         started = lab.cli("start", "inventory", "v2", *QUICK)
         assert started.returncode == 0, started.stderr
         assert PUBLIC in started.stderr
-        wait(lambda: phase(lab) == "Succeeded", 480, "success")  # the gate, under load
+        wait(lambda: phase(lab) == "Succeeded", 480, "success", lab=lab)  # the gate, under load
         wait(lambda: lab.envoy_weights("public", PUBLIC) == {"v2": 100}, 10, "v2 alone, public")
         wait(lambda: lab.envoy_weights() == {"v2": 100}, 10, "v2 alone, mesh")
     finally:
@@ -93,7 +86,7 @@ def test_a_failing_canary_is_rolled_back_on_both_virtual_hosts(lab: LocalStack) 
     assert lab.cli("start", "inventory", "v3", *QUICK).returncode == 0
     wait(lambda: lab.envoy_weights("public", PUBLIC).get("v3", 0) >= 25, 90, "v3 at 25%")
     lab.fault("v3", error_rate=0.3)
-    wait(lambda: phase(lab) == "RolledBack", 60, "rollback")
+    wait(lambda: phase(lab) == "RolledBack", 60, "rollback", lab=lab)
     wait(lambda: lab.envoy_weights("public", PUBLIC) == {"v2": 100}, 10, "v2 alone, public")
     assert lab.envoy_weights() == {"v2": 100}
     outlier = lab.envoy_outlier("v3")

@@ -19,6 +19,7 @@ import pytest
 from meshlab.seed import NS
 from meshlab.stack import BACKENDS, QUICK, LocalStack
 from tests.conftest import need_prometheus
+from tests.e2e.waiting import wait
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +28,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     mesh = LocalStack(tmp_path_factory.mktemp("lab-undo"), rps=100).up()
     yield mesh
     mesh.down()
-
-
-def wait(condition: object, timeout: float = 90, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def failures(lab: LocalStack) -> int:
@@ -56,7 +50,7 @@ def release(lab: LocalStack, scale_down_after: str) -> None:
     )
     # The default judge waits for evidence at the step before 100% (about a minute here,
     # alone; up to four when the suite's other files share the 2 cores).
-    wait(lambda: lab.status().get("phase") == "Succeeded", 480, "the release")
+    wait(lambda: lab.status().get("phase") == "Succeeded", 480, "the release", lab=lab)
     wait(lambda: lab.envoy_weights() == {"v2": 100}, 5, "Envoy on v2")
 
 
