@@ -101,6 +101,16 @@ class Result:
     undelivered: bool = False
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What :meth:`Reconciler._commit` left: the status written and what the loop must
+    know (returned, not kept on the reconciler: its workers share it)."""
+
+    status: RolloutStatus
+    wrote_gateway: bool
+    undelivered: bool
+
+
 class Reconciler:
     """Reconciles one Rollout at a time through the controller's ports."""
 
@@ -124,7 +134,6 @@ class Reconciler:
         self.mtls_floor = mtls_floor  # the platform's minimum for spec.preflight.mtls
         self.scrape_interval_s = scrape_interval_s  # for what increase() may extrapolate
         self.gateways = gateways  # the Gateway API's documents, for specs with httpRoute
-        self._wrote_gateway = self._undelivered = False
         self.parsed, self.checks = ParsedRollouts(), RoutingChecks()
 
     def reconcile(
@@ -188,11 +197,10 @@ class Reconciler:
         # apply, write
         if spec is not None:  # an undo decided now applies to its own pair at once
             target = target_in_force(spec, decision.status, namespace)
-        self._wrote_gateway = self._undelivered = False
-        new_status = self._commit(obj, status, decision, located, target, seen.versions)
+        done = self._commit(obj, status, decision, located, target, seen.versions)
         return Result(
-            spec, new_status, located, seen.verdict, judge_failure, self._wrote_gateway,
-            self._undelivered,
+            spec, done.status, located, seen.verdict, judge_failure, done.wrote_gateway,
+            done.undelivered,
         )  # fmt: skip
 
     def _observe(
@@ -272,7 +280,8 @@ class Reconciler:
         located: Located | None,
         target: Target | None,
         versions: Versions,
-    ) -> RolloutStatus:
+    ) -> Committed:
+        wrote_gateway = False
         status = decision.status.model_copy(update={"outbox": [*old.outbox, *decision.effects]})
         behind: set[str] = set()  # the documents the mesh actions would still change
         if located is not None and target is not None:
@@ -287,7 +296,7 @@ class Reconciler:
             written = status
         if located is not None and located.gateway is not None and located.backends:
             namespace = obj["metadata"]["namespace"]
-            self._wrote_gateway = gateways.apply(
+            wrote_gateway = gateways.apply(
                 self.gateways, self.fence, namespace, located.gateway, located.backends,
                 decision.mesh,
             )  # fmt: skip
@@ -302,7 +311,7 @@ class Reconciler:
                     status = status.model_copy(update={"replaced_outlier_detection": replaced})
             status = self._with_routed(status, routing, target, behind)
         self._scale(obj["metadata"]["namespace"], decision.scale, versions)
-        delivered = self._deliver(obj, status)
+        delivered, undelivered = self._deliver(obj, status)
         thread = self.notifier.thread(obj)
         if thread is not None and thread != status.slack_thread_ts:
             status = status.model_copy(update={"slack_thread_ts": thread})
@@ -312,7 +321,7 @@ class Reconciler:
             status = status.model_copy(update={"outbox": remaining})
             self.fence.fence()
             self.parsed.wrote(self.rollouts.write_status(obj, status.wire()), status)
-        return status
+        return Committed(status, wrote_gateway, undelivered)
 
     def _notification_problem(self, obj: Doc, status: RolloutStatus) -> RolloutStatus:
         """Say on the Rollout why its notifications are refused or failing (once per reason)."""
@@ -370,9 +379,11 @@ class Reconciler:
             except NotFound:
                 continue  # deleted since: nothing left to size
 
-    def _deliver(self, obj: Doc, status: RolloutStatus) -> set[str]:
-        """Send what the outbox holds; the ids sent (the rest stays for next time)."""
+    def _deliver(self, obj: Doc, status: RolloutStatus) -> tuple[set[str], bool]:
+        """Send what the outbox holds; the ids sent (the rest stays for next time), and
+        whether the API refused an Event (the notifier calls back for what it queued)."""
         sent: set[str] = set()
+        refused = False
         for effect in status.outbox:
             try:
                 if effect.kind == "event":
@@ -381,10 +392,10 @@ class Reconciler:
                 elif not self.notifier.notify(obj, effect):
                     continue  # queued: it stays in the outbox until delivered
             except KubeError:
-                self._undelivered = True
+                refused = True
                 continue
             sent.add(effect.id)
-        return sent
+        return sent, refused
 
 
 __all__ = ["Located", "Reconciler", "Result"]
