@@ -62,11 +62,16 @@ def test_mesh_and_ingress_move_together_to_success(stack: Stack) -> None:
     assert {k: v for k, v in after[1].items() if k != "route"} == {
         k: v for k, v in before["spec"]["http"][1].items() if k != "route"
     }
-    routed = stack.status()["virtualServices"]
-    assert [(v["name"], v["inStep"]) for v in routed] == [
-        ("inventory-public", True),
-        ("inventory-route", True),
-    ]
+    # The status is written before the mesh moves and again after it: the second write,
+    # which says both carry the step, may come a moment after the VirtualServices.
+    stack.wait_for(
+        lambda: (
+            [(v["name"], v["inStep"]) for v in stack.status()["virtualServices"]]
+            == [("inventory-public", True), ("inventory-route", True)]
+        ),
+        timeout=10,
+        what="the status to say both carry the step",
+    )
 
 
 def test_a_regression_rolls_both_back(stack: Stack) -> None:
