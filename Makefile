@@ -52,9 +52,11 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit rollout strategies lab/meshlab -q
 
 ## suite: every test: unit, integration (real Prometheus, Helm, the emulator) and end to end,
-## two files at a time (pytest-xdist): the end-to-end tests mostly wait on their servers
+## two files at a time (pytest-xdist): the end-to-end tests mostly wait on their servers;
+## then the timing checks (marked `alone`) by themselves, with no neighbour on the two cores
 suite: $(STAMP) system-deps
-	$(PY) -m pytest -n 2 --dist loadfile --durations=25
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25 -m "not alone"
+	$(PY) -m pytest -m alone --durations=5
 
 ## screenshot: the README's pictures: the dashboard (docs/dashboard.png, from the browser test)
 ## and a release's Slack image (docs/release.png, from the notifications test)

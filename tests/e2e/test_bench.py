@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import need_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.alone  # a time on two cores: beside another end-to-end file it measures both
 def test_reaction_benchmark_quick(tmp_path: Path) -> None:
     """Three runs on the local mesh: the median rollback is within the 10 s goal."""
     need_prometheus()
