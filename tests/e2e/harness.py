@@ -30,6 +30,7 @@ from meshlab.prometheus import PrometheusServer, free_port
 from meshlab.seed import NS, seed_documents
 from meshlab.stack import controller_argv, run_cli
 from rollout.analysis.prometheus import PrometheusSource
+from tests.e2e.waiting import log_tail
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,11 +173,9 @@ class Stack:
 
     def log_tails(self, lines: int = 12) -> str:
         """The last lines of each controller's log (what a timeout cannot say otherwise)."""
-        tails = []
-        for log in sorted(self.workdir.glob("controller-*.log")):
-            text = log.read_text(errors="replace").splitlines()[-lines:]
-            tails.append(f"--- {log.name}, last {len(text)} lines:\n" + "\n".join(text))
-        return "\n".join(tails)
+        return "\n".join(
+            log_tail(log, lines) for log in sorted(self.workdir.glob("controller-*.log"))
+        )
 
     def phase(self, name: str = "inventory") -> str | None:
         try:

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from meshlab.stack import LocalStack
+
+
+def log_tail(log: Path, lines: int = 12) -> str:
+    """The last ``lines`` lines of a process's log, under a header naming it."""
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    return f"--- {log.name}, last {len(tail)} lines:\n" + "\n".join(tail)
 
 
 def where(lab: LocalStack, lines: int = 12) -> str:
@@ -20,12 +27,9 @@ def where(lab: LocalStack, lines: int = 12) -> str:
         status = {"unreadable": type(error).__name__}
     seen = {k: status.get(k) for k in ("phase", "canaryWeight", "stepStartedAt")}
     verdict = status.get("lastVerdict") or {}
-    log = lab.workdir / "controller.log"
-    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
     return (
         f"{seen}, last verdict at {verdict.get('at')}: {verdict.get('outcome')} "
-        f"({verdict.get('reason')})\n--- controller.log, last {len(tail)} lines:\n"
-        + "\n".join(tail)
+        f"({verdict.get('reason')})\n{log_tail(lab.workdir / 'controller.log', lines)}"
     )
 
 
@@ -46,4 +50,4 @@ def wait(
         time.sleep(every)
 
 
-__all__ = ["wait", "where"]
+__all__ = ["log_tail", "wait", "where"]
